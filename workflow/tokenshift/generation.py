@@ -1,0 +1,107 @@
+"""Batched sampling with a KV cache and keyed noise (plain generation = cross-sampling with budget 0)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import polars as pl
+import torch
+from tqdm import tqdm
+
+from .decoding import Decoder
+from .keyed import STREAM_PRIMARY
+from .sampling import keyed_draw, policy_probs
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    seed: int
+    temperature: float
+    top_p: float
+    max_new_tokens: int
+
+
+def encode_prompt(tokenizer, prompt: str) -> list[int]:
+    """Prompt ids: BOS (if the tokenizer has one) then the prompt's tokens."""
+    ids = tokenizer.encode(prompt, add_special_tokens=False)
+    return ([tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []) + ids
+
+
+def left_pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-padded ids [B, P] and attention mask."""
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, width - len(s):] = torch.tensor(s, dtype=torch.long)
+        mask[i, width - len(s):] = 1
+    return ids, mask
+
+
+def rows_of(problem_ids: list[int], n_samples: int) -> list[tuple[int, int]]:
+    """(problem index, sample index) pairs, problem-major."""
+    return [(i, s) for i in range(len(problem_ids)) for s in range(n_samples)]
+
+
+def batches(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+@torch.no_grad()
+def sample_batch(model: torch.nn.Module, vocab_size: int, prompt_ids: list[list[int]], problem_ids: torch.Tensor,
+                 sample_idx: torch.Tensor, params: SamplingParams, eos_id: int, pad_id: int) -> list[tuple[list[int], str]]:
+    """Sample one response per row; returns (response ids incl. EOS, finish reason) per row."""
+    dec = Decoder(model, vocab_size)
+    ids, mask = left_pad(prompt_ids, pad_id)
+    logits = dec.prefill(ids, mask)
+    dev = logits.device
+    b = len(prompt_ids)
+    done = torch.zeros(b, dtype=torch.bool, device=dev)
+    out = torch.full((b, params.max_new_tokens), pad_id, dtype=torch.long, device=dev)
+    for t in range(params.max_new_tokens):
+        _, trunc = policy_probs(logits, params.temperature, params.top_p)
+        pos = torch.full((b,), t, dtype=torch.long)
+        tok = keyed_draw(trunc, params.seed, problem_ids, sample_idx, pos, STREAM_PRIMARY)
+        tok = torch.where(done, torch.full_like(tok, pad_id), tok)
+        out[:, t] = tok
+        active = ~done
+        done = done | (tok == eos_id)
+        if bool(done.all()) or t + 1 == params.max_new_tokens:
+            break
+        logits = dec.extend(tok.unsqueeze(1), active.unsqueeze(1))[:, 0]
+    results = []
+    for row in out.tolist():
+        if eos_id in row:
+            results.append((row[: row.index(eos_id) + 1], "stop"))
+        else:
+            results.append((row, "length"))
+    return results
+
+
+def generate(model: torch.nn.Module, tokenizer, prompts: list[str], problem_ids: list[int], n_samples: int,
+             params: SamplingParams, batch_size: int, progress: Iterable | None = None) -> pl.DataFrame:
+    """``n_samples`` responses per prompt as a table (one row per response)."""
+    vocab = len(tokenizer)
+    encoded = [encode_prompt(tokenizer, p) for p in prompts]
+    rows = rows_of(problem_ids, n_samples)
+    records = []
+    bar = tqdm(total=len(rows), desc="generate", unit="resp", file=progress, mininterval=5)
+    for chunk in batches(rows, batch_size):
+        pids = torch.tensor([problem_ids[i] for i, _ in chunk])
+        sids = torch.tensor([s for _, s in chunk])
+        outs = sample_batch(model, vocab, [encoded[i] for i, _ in chunk], pids, sids, params,
+                            tokenizer.eos_token_id, tokenizer.pad_token_id)
+        for (i, s), (resp, reason) in zip(chunk, outs):
+            records.append({
+                "problem_id": problem_ids[i], "sample_idx": s, "prompt": prompts[i],
+                "prompt_ids": encoded[i], "response_ids": resp,
+                "response_text": tokenizer.decode(resp, skip_special_tokens=True), "finish_reason": reason,
+            })
+        bar.update(len(chunk))
+    bar.close()
+    return pl.DataFrame(records, schema={
+        "problem_id": pl.Int64, "sample_idx": pl.Int64, "prompt": pl.String, "prompt_ids": pl.List(pl.Int64),
+        "response_ids": pl.List(pl.Int64), "response_text": pl.String, "finish_reason": pl.String,
+    })

@@ -1,0 +1,65 @@
+"""Loading, building and pairing HF causal LMs, with the checks that must precede heavy work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+class ModelError(ValueError):
+    """A model or tokenizer that cannot be used; the message is one line naming why."""
+
+
+def build_tiny_llama(tokenizer: PreTrainedTokenizerBase, hidden: int, layers: int, heads: int,
+                     max_positions: int, seed: int) -> LlamaForCausalLM:
+    """A from-scratch Llama sized for a laptop; no config or weights are downloaded."""
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=4 * hidden,
+        num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
+        max_position_embeddings=max_positions, pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=True,
+    )
+    return LlamaForCausalLM(cfg)
+
+
+def _check_dir(path: str | Path) -> Path:
+    p = Path(path)
+    if not p.is_dir() or not (p / "config.json").is_file():
+        raise ModelError(f"model directory {p} not found or has no config.json")
+    return p
+
+
+def load_tokenizer(path: str | Path, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
+    return AutoTokenizer.from_pretrained(str(_check_dir(path)), trust_remote_code=trust_remote_code)
+
+
+def load_model(path: str | Path, dtype: str = "float32", device: str = "cpu",
+               trust_remote_code: bool = False) -> torch.nn.Module:
+    """An eval-mode causal LM from safetensors weights."""
+    p = _check_dir(path)
+    if dtype not in _DTYPES:
+        raise ModelError(f"unknown dtype {dtype!r}; choose one of {sorted(_DTYPES)}")
+    model = AutoModelForCausalLM.from_pretrained(
+        str(p), dtype=_DTYPES[dtype], use_safetensors=True, trust_remote_code=trust_remote_code
+    )
+    return model.to(device).eval()
+
+
+def shared_vocab_size(tok_a: PreTrainedTokenizerBase, tok_b: PreTrainedTokenizerBase,
+                      name_a: str = "base", name_b: str = "tuned") -> int:
+    """Length of the common tokenizer; raises if the two differ in content.
+
+    Embedding matrices padded beyond the tokenizer (Qwen: 151936 rows for 151665
+    tokens) are cut to this length by the consumers.
+    """
+    if tok_a.get_vocab() != tok_b.get_vocab():
+        raise ModelError(f"tokenizers differ: {name_a} ({len(tok_a)} tokens) vs {name_b} ({len(tok_b)} tokens)")
+    if tok_a.eos_token_id != tok_b.eos_token_id:
+        raise ModelError(f"EOS ids differ: {name_a} {tok_a.eos_token_id} vs {name_b} {tok_b.eos_token_id}")
+    return len(tok_a)

@@ -1,0 +1,24 @@
+"""From logits to a drawn token: temperature, top-p, keyed inverse-CDF draw."""
+
+from __future__ import annotations
+
+import torch
+
+from .keyed import keyed_uniform, sample_inverse_cdf
+from .topp import truncate_top_p
+
+
+def policy_probs(logits: torch.Tensor, temperature: float, top_p: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(full softmax at ``temperature``, its top-p truncation), in float32 or wider."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    work = logits if logits.dtype == torch.float64 else logits.float()
+    probs = torch.softmax(work / temperature, dim=-1)
+    return probs, truncate_top_p(probs, top_p)
+
+
+def keyed_draw(probs: torch.Tensor, seed: int, problem_id: torch.Tensor, sample_idx: torch.Tensor,
+               position: torch.Tensor, stream: int) -> torch.Tensor:
+    """Token ids [B] drawn from rows of ``probs`` with the uniforms of their keys."""
+    u = keyed_uniform(seed, problem_id, sample_idx, position, stream)
+    return sample_inverse_cdf(probs, u.to(probs.device))

@@ -1,0 +1,112 @@
+"""The model organism's verifiable task: chains of two-digit additions and subtractions.
+
+A problem ``23+45-17+8=`` is answered with running totals, ``23+45=68;68-17=51;51+8=59;#59``.
+Operands and operators are copied from the prompt (near-deterministic tokens); the step
+results are the decision points. Imperfect SFT data forgets carries and borrows with some
+probability, so the base model learns a specific, fixable mistake that RL can remove:
+a sparse, located shift, the phenomenon the paper studies.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+
+ANSWER_MARKER = "#"
+_ANSWER_RE = re.compile(r"#(-?\d+)")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One arithmetic chain: its prompt text and the true final answer."""
+
+    problem_id: int
+    operands: tuple[int, ...]
+    ops: tuple[str, ...]
+
+    @property
+    def prompt(self) -> str:
+        parts = [str(self.operands[0])]
+        for op, x in zip(self.ops, self.operands[1:]):
+            parts.append(f"{op}{x}")
+        return "".join(parts) + "="
+
+    @property
+    def answer(self) -> int:
+        total = self.operands[0]
+        for op, x in zip(self.ops, self.operands[1:]):
+            total = total + x if op == "+" else total - x
+        return total
+
+
+def _carry_slip(a: int, op: str, b: int) -> int | None:
+    """The result with a forgotten carry/borrow, or None if the step has none."""
+    exact = a + b if op == "+" else a - b
+    if op == "+" and (abs(a) % 10 + b % 10 >= 10) and a >= 0:
+        return exact - 10
+    if op == "-" and a >= 0 and (a % 10 < b % 10):
+        return exact + 10
+    return None
+
+
+def solution(problem: Problem, rng: random.Random | None = None, slip_prob: float = 0.0) -> str:
+    """Worked solution; with ``rng`` each carry/borrow is forgotten with ``slip_prob``.
+
+    A slipped step carries its wrong total forward, so the chain stays self-consistent
+    and only the slipped result is wrong, as in a real human mistake.
+    """
+    total = problem.operands[0]
+    steps = []
+    for op, x in zip(problem.ops, problem.operands[1:]):
+        result = total + x if op == "+" else total - x
+        slip = _carry_slip(total, op, x)
+        if rng is not None and slip is not None and rng.random() < slip_prob:
+            result = slip
+        steps.append(f"{total}{op}{x}={result};")
+        total = result
+    return "".join(steps) + f"{ANSWER_MARKER}{total}"
+
+
+def make_problems(n: int, seed: int, min_steps: int, max_steps: int, start_id: int = 0) -> list[Problem]:
+    """``n`` random chains of ``min_steps``..``max_steps`` operations on two-digit numbers."""
+    if n < 0 or min_steps < 1 or max_steps < min_steps:
+        raise ValueError(f"bad problem spec: n={n}, steps={min_steps}..{max_steps}")
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        k = rng.randint(min_steps, max_steps)
+        operands = tuple(rng.randint(10, 99) for _ in range(k + 1))
+        ops = tuple(rng.choice("+-") for _ in range(k))
+        out.append(Problem(start_id + i, operands, ops))
+    return out
+
+
+def split_problems(
+    n_train: int, n_eval: int, seed: int, min_steps: int, max_steps: int
+) -> tuple[list[Problem], list[Problem]]:
+    """Disjoint train and eval sets: eval prompts never appear in train."""
+    pool = make_problems(4 * (n_train + n_eval) + 16, seed, min_steps, max_steps)
+    seen: set[str] = set()
+    unique = []
+    for p in pool:
+        if p.prompt not in seen:
+            seen.add(p.prompt)
+            unique.append(p)
+    if len(unique) < n_train + n_eval:
+        raise ValueError("not enough distinct problems for the requested split sizes")
+    eval_set = [Problem(i, p.operands, p.ops) for i, p in enumerate(unique[:n_eval])]
+    train = [Problem(i, p.operands, p.ops) for i, p in enumerate(unique[n_eval : n_eval + n_train])]
+    return train, eval_set
+
+
+def extract_answer(response: str) -> str | None:
+    """The final answer after the marker, or None if the response has none."""
+    m = _ANSWER_RE.search(response)
+    return m.group(1) if m else None
+
+
+def verify(response: str, answer: str | int) -> bool:
+    """True iff the response's marked final answer equals the reference answer."""
+    got = extract_answer(response)
+    return got is not None and int(got) == int(answer)
