@@ -110,3 +110,17 @@ def verify(response: str, answer: str | int) -> bool:
     """True iff the response's marked final answer equals the reference answer."""
     got = extract_answer(response)
     return got is not None and int(got) == int(answer)
+
+
+def parse_prompt(problem_id: int, prompt: str) -> Problem:
+    """Inverse of ``Problem.prompt``."""
+    body = prompt.rstrip("=")
+    tokens = re.findall(r"[+-]?\d+", body)
+    operands = [int(tokens[0])] + [abs(int(t)) for t in tokens[1:]]
+    ops = [t[0] for t in tokens[1:]]
+    return Problem(problem_id, tuple(operands), tuple(ops))
+
+
+def problems_from_frame(df) -> list[Problem]:
+    """Problems from a dataset table (problem_id, prompt, ...)."""
+    return [parse_prompt(i, p) for i, p in zip(df["problem_id"].to_list(), df["prompt"].to_list())]

@@ -1,0 +1,21 @@
+# tokenshift: token-level analysis of what RLVR fine-tuning changes in a language model.
+# This file is the table of contents; each stage lives in workflow/rules/<stage>.smk.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/generate.smk"
+include: "workflow/rules/evaluate.smk"
+
+
+rule all:
+    input:
+        ALL_TARGETS,
+    default_target: True

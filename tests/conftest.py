@@ -1,0 +1,75 @@
+"""Shared fixtures: tiny real HF models built locally, and one real Snakemake run on config/ci.yaml."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tokenshift.modeling import build_tiny_llama
+from tokenshift.vocab import build_char_tokenizer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def save_tiny_model(out: Path, seed: int, hidden: int = 32, layers: int = 2, heads: int = 2,
+                    perturb_from: Path | None = None, scale: float = 0.0) -> Path:
+    """A random tiny Llama + char tokenizer saved as a HF safetensors dir.
+
+    With ``perturb_from`` the weights are that model's plus Gaussian noise of ``scale``,
+    a stand-in "fine-tuned" model that shares the base's tokenizer.
+    """
+    tok = build_char_tokenizer()
+    model = build_tiny_llama(tok, hidden, layers, heads, 256, seed)
+    if perturb_from is not None:
+        ref = type(model).from_pretrained(str(perturb_from))
+        gen = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for p, q in zip(model.parameters(), ref.parameters()):
+                p.copy_(q + scale * torch.randn(q.shape, generator=gen))
+    model.save_pretrained(str(out), safe_serialization=True)
+    tok.save_pretrained(str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_pair(tmp_path_factory) -> tuple[Path, Path]:
+    """(base_dir, tuned_dir): two related random tiny models with the same tokenizer."""
+    root = tmp_path_factory.mktemp("tiny")
+    base = save_tiny_model(root / "base", seed=0)
+    tuned = save_tiny_model(root / "tuned", seed=1, perturb_from=base, scale=0.05)
+    return base, tuned
+
+
+def run_snakemake(workdir: Path, *args: str, configfile: str = "config/ci.yaml") -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(ROOT / configfile), "--cores", "2", *args]
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+
+
+@pytest.fixture(scope="session")
+def ci_run(tmp_path_factory) -> Path:
+    """One full pipeline run on config/ci.yaml; returns the run's results/<name> dir."""
+    work = tmp_path_factory.mktemp("ci_run")
+    proc = run_snakemake(work)
+    if proc.returncode != 0:
+        pytest.fail(f"snakemake failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+    runs = list((work / "results").iterdir())
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+@pytest.fixture(scope="session")
+def ci_workdir(ci_run: Path) -> Path:
+    return ci_run.parents[1]
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst

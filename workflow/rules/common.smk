@@ -1,0 +1,37 @@
+# Shared by every stage: validated config, the run folder, model locations, library sources.
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
+from tokenshift.config import validate_config  # noqa: E402
+from tokenshift.errors import UserError  # noqa: E402
+
+try:
+    validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
+except UserError as exc:
+    raise WorkflowError(f"invalid config: {exc}") from None
+
+RUN = f"results/{config['name']}"
+LIB = sorted(str(p) for p in (Path(workflow.basedir) / "workflow" / "tokenshift").rglob("*.py"))
+ENVS = str(Path(workflow.basedir) / "envs")
+ALL_TARGETS = []
+TRAINED = {"base", "rl", "sft"}
+
+
+wildcard_constraints:
+    model=r"[A-Za-z0-9_.-]+",
+    dataset=r"[A-Za-z0-9_.-]+",
+    pair=r"[A-Za-z0-9_.-]+",
+
+
+def model_dir(name):
+    """Where model ``name`` lives: its configured path, else the run's trained copy."""
+    path = config["models"].get(name, {}).get("path")
+    return path if path else f"{RUN}/models/{name}"
+
+
+def heavy_resources(mem_mb, runtime):
+    """Resources of a torch job; gpu is 0 on the model organism, set by profiles on clusters."""
+    return {"mem_mb": mem_mb, "runtime": runtime}

@@ -1,0 +1,25 @@
+# Stage 3: n sampled responses per prompt, keyed noise (reproducible, = cross-sampling at budget 0).
+
+
+rule generate:
+    output:
+        f"{RUN}/generations/{{model}}/{{dataset}}.parquet",
+    input:
+        LIB,
+        model=lambda w: model_dir(w.model),
+        dataset=f"{RUN}/data/{{dataset}}.parquet",
+    params:
+        sampling=config["sampling"],
+        seed=config["seed"],
+        trust_remote_code=config["trust_remote_code"],
+    threads: config["threads"]
+    log:
+        f"{RUN}/logs/generate/{{model}}/{{dataset}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/generate/{{model}}/{{dataset}}.tsv"
+    conda:
+        f"{ENVS}/torch.yaml"
+    resources:
+        **heavy_resources(4000, 60),
+    script:
+        "../scripts/generate.py"

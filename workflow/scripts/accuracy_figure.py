@@ -1,0 +1,10 @@
+"""Rule accuracy_figure: Mean@n per model with its bootstrap interval."""
+
+import polars as pl
+
+from tokenshift.figures_accuracy import plot_accuracy
+from tokenshift.rulectx import rule_context
+
+smk = snakemake  # noqa: F821
+with rule_context(smk):
+    plot_accuracy(pl.read_csv(smk.input.table), smk.output.pdf, smk.output.png)

@@ -1,0 +1,15 @@
+"""Rule accuracy_table: Mean@n with 95% bootstrap CIs per model and dataset."""
+
+import polars as pl
+
+from tokenshift.evaluation import mean_at_n
+from tokenshift.parquet_io import write_text
+from tokenshift.rulectx import rule_context
+
+smk = snakemake  # noqa: F821
+with rule_context(smk):
+    rows = []
+    for model, dataset, path in zip(smk.params.models, smk.params.datasets, smk.input.scores):
+        stats = mean_at_n(pl.read_parquet(path), smk.params.n_boot, smk.params.seed)
+        rows.append({"model": model, "dataset": dataset, **stats})
+    write_text(pl.DataFrame(rows).write_csv(), smk.output[0])

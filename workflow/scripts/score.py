@@ -1,0 +1,13 @@
+"""Rule score: per-sample correctness of one model's responses on one dataset."""
+
+import polars as pl
+
+from tokenshift.datasets_io import read_dataset
+from tokenshift.evaluation import score_responses
+from tokenshift.parquet_io import write_parquet
+from tokenshift.rulectx import rule_context
+
+smk = snakemake  # noqa: F821
+with rule_context(smk):
+    scores = score_responses(pl.read_parquet(smk.input.generations), read_dataset(smk.input.dataset))
+    write_parquet(scores, smk.output[0])

@@ -1,0 +1,168 @@
+"""Per-position comparison of two next-token distributions (DESIGN.md §3), on device and in chunks.
+
+Every quantity of the per-token dump that needs the vocabulary axis is computed here, from
+logits of a chunk of positions, so a [positions x vocab] tensor never exceeds one chunk.
+Truncation is :func:`tokenshift.topp.truncate_top_p`, the very one used for sampling.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from .errors import UserError
+from .sampling import policy_probs
+from .topp import truncate_top_p
+
+LN2 = math.log(2.0)
+AUTO_CHUNK_ELEMENTS = 1 << 23  # ~32 MiB per float32 [chunk x vocab] tensor
+
+
+@dataclass(frozen=True)
+class DivergenceConfig:
+    """What to compute: temperature, the analysis top_p, further top_p values, top-k size, chunk."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    extra_top_p: tuple[float, ...] = field(default_factory=tuple)
+    k: int = 10
+    chunk: int = 0  # positions per chunk; 0 = chosen from the vocabulary size
+
+    def __post_init__(self) -> None:
+        if self.temperature <= 0:
+            raise UserError(f"temperature must be > 0, got {self.temperature}")
+        for p in (self.top_p, *self.extra_top_p):
+            if not 0.0 < p <= 1.0:
+                raise UserError(f"top_p values must be in (0, 1], got {p}")
+        if self.k < 3:
+            raise UserError(f"k must be >= 3 (ranks of the tuned top-3 are reported), got {self.k}")
+        if self.chunk < 0:
+            raise UserError(f"chunk must be >= 0, got {self.chunk}")
+
+    def extra_columns(self) -> dict[str, float]:
+        """``js_pXXX`` column name -> top_p, skipping values equal to the analysis top_p or 1."""
+        out = {}
+        for p in sorted(set(self.extra_top_p)):
+            if p < 1.0 and not math.isclose(p, self.top_p):
+                out[js_column(p)] = p
+        return out
+
+    def chunk_for(self, vocab: int) -> int:
+        return self.chunk or max(1, AUTO_CHUNK_ELEMENTS // max(vocab, 1))
+
+
+def js_column(top_p: float) -> str:
+    """Column name of JS at ``top_p``: 0.8 -> ``js_p080``."""
+    return f"js_p{round(top_p * 100):03d}"
+
+
+class NonFiniteLogits(UserError):
+    """Logits with NaN or inf; ``index`` is the flat position within the scored positions."""
+
+    def __init__(self, model: str, index: int):
+        super().__init__(f"non-finite logits from the {model} model at flat position {index}")
+        self.model = model
+        self.index = index
+
+
+def js_divergence(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Jensen-Shannon divergence (nats) along the last dim, clamped to [0, ln 2] against rounding.
+
+    Identical rows give exactly 0: m == p elementwise, so every log ratio is 0.
+    """
+    m = 0.5 * (p + q)
+    kl_p = (torch.special.xlogy(p, p) - torch.special.xlogy(p, m)).sum(-1)
+    kl_q = (torch.special.xlogy(q, q) - torch.special.xlogy(q, m)).sum(-1)
+    return (0.5 * (kl_p + kl_q)).clamp(0.0, LN2)
+
+
+def entropy(p: torch.Tensor) -> torch.Tensor:
+    """Shannon entropy (nats) along the last dim, with 0 log 0 = 0."""
+    return -torch.special.xlogy(p, p).sum(-1)
+
+
+def sorted_topk(p: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, probs) of the k most likely tokens, ties broken by ascending token id."""
+    vals, ids = p.sort(dim=-1, descending=True, stable=True)
+    return ids[..., :k], vals[..., :k]
+
+
+def rank_of(p: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """1-based rank under ``p`` [n, V] of tokens ``ids`` [n, j] (ties by ascending id), as [n, j]."""
+    pv = p.gather(-1, ids)  # [n, j]
+    vocab_ids = torch.arange(p.shape[-1], device=p.device)
+    higher = p.unsqueeze(1) > pv.unsqueeze(-1)  # [n, j, V]
+    tied_before = (p.unsqueeze(1) == pv.unsqueeze(-1)) & (vocab_ids < ids.unsqueeze(-1))
+    return 1 + (higher | tied_before).sum(-1)
+
+
+def topk_overlap_counts(ids_a: torch.Tensor, ids_b: torch.Tensor) -> torch.Tensor:
+    """|TopK(a) ∩ TopK(b)| for every k = 1..K at once, as [n, K] (ids must be distinct per row)."""
+    eq = (ids_a.unsqueeze(-1) == ids_b.unsqueeze(-2)).to(torch.int32)  # [n, K, K]
+    cum = eq.cumsum(-1).cumsum(-2)
+    return cum.diagonal(dim1=-2, dim2=-1)
+
+
+def position_stats(logits_base: torch.Tensor, logits_tuned: torch.Tensor, tokens: torch.Tensor,
+                   cfg: DivergenceConfig) -> dict[str, torch.Tensor]:
+    """Every per-position quantity for one chunk of positions; logits [n, V], tokens [n].
+
+    Keys: logprob_base/tuned, entropy_base/tuned, js, js_full, js_pXXX, topk_ids/probs_base/tuned,
+    topk_overlap, base_rank_of_tuned_top1..3, base_prob_of_tuned_top1..3.
+    """
+    for name, lg in (("base", logits_base), ("tuned", logits_tuned)):
+        bad = ~torch.isfinite(lg).all(-1)
+        if bool(bad.any()):
+            raise NonFiniteLogits(name, int(bad.nonzero()[0, 0]))
+    pb, pb_trunc = policy_probs(logits_base, cfg.temperature, cfg.top_p)
+    pt, pt_trunc = policy_probs(logits_tuned, cfg.temperature, cfg.top_p)
+    tok = tokens.unsqueeze(-1)
+    out: dict[str, torch.Tensor] = {
+        "logprob_base": torch.log(pb.gather(-1, tok)).squeeze(-1),
+        "logprob_tuned": torch.log(pt.gather(-1, tok)).squeeze(-1),
+        "entropy_base": entropy(pb),
+        "entropy_tuned": entropy(pt),
+        "js": js_divergence(pb_trunc, pt_trunc),
+        "js_full": js_divergence(pb, pt) if cfg.top_p < 1.0 else None,
+    }
+    if out["js_full"] is None:
+        out["js_full"] = out["js"]
+    for col, p in cfg.extra_columns().items():
+        out[col] = js_divergence(truncate_top_p(pb, p), truncate_top_p(pt, p))
+    k = min(cfg.k, pb.shape[-1])
+    ids_b, probs_b = sorted_topk(pb, k)
+    ids_t, probs_t = sorted_topk(pt, k)
+    out.update(topk_ids_base=ids_b, topk_probs_base=probs_b, topk_ids_tuned=ids_t, topk_probs_tuned=probs_t,
+               topk_overlap=topk_overlap_counts(ids_b, ids_t))
+    top3 = ids_t[:, :3]
+    ranks = rank_of(pb, top3)
+    base_p = pb.gather(-1, top3)
+    for i in range(3):
+        out[f"base_rank_of_tuned_top{i + 1}"] = ranks[:, i]
+        out[f"base_prob_of_tuned_top{i + 1}"] = base_p[:, i]
+    return out
+
+
+def chunked_stats(hidden_base: torch.Tensor, hidden_tuned: torch.Tensor, tokens: torch.Tensor,
+                  head_base: Callable[[torch.Tensor], torch.Tensor],
+                  head_tuned: Callable[[torch.Tensor], torch.Tensor],
+                  vocab: int, cfg: DivergenceConfig) -> dict[str, torch.Tensor]:
+    """:func:`position_stats` over [N, H] hidden states, applying each LM head one chunk at a time.
+
+    Only the chunk's logits ([chunk, vocab]) exist at any moment; results are concatenated
+    (they are O(N * k), not O(N * vocab)). Raises :class:`NonFiniteLogits` with a flat index.
+    """
+    step = cfg.chunk_for(vocab)
+    parts: list[dict[str, torch.Tensor]] = []
+    for start in range(0, tokens.shape[0], step):
+        sl = slice(start, start + step)
+        try:
+            parts.append(position_stats(head_base(hidden_base[sl]), head_tuned(hidden_tuned[sl]), tokens[sl], cfg))
+        except NonFiniteLogits as exc:
+            raise NonFiniteLogits(exc.model, start + exc.index) from None
+    if not parts:
+        return {}
+    return {key: torch.cat([p[key] for p in parts]) for key in parts[0]}

@@ -1,0 +1,25 @@
+"""What every Snakemake script does first: log to the rule's log, use the rule's threads."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from typing import Any, Iterator, TextIO
+
+import torch
+
+
+@contextlib.contextmanager
+def rule_context(smk: Any) -> Iterator[TextIO]:
+    """Send stderr (tqdm bars, warnings, logging) to the rule's log; set torch threads; seed torch.
+
+    Yields the log stream so progress bars can write to it explicitly.
+    """
+    torch.set_num_threads(max(1, int(getattr(smk, "threads", 1))))
+    log_path = smk.log[0] if len(smk.log) else None
+    with contextlib.ExitStack() as stack:
+        stream = stack.enter_context(open(log_path, "w")) if log_path else sys.stderr
+        stack.enter_context(contextlib.redirect_stderr(stream))
+        logging.basicConfig(stream=stream, level=logging.INFO, force=True)
+        yield stream
