@@ -7,6 +7,7 @@ from snakemake.exceptions import WorkflowError
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 from tokenshift.config import validate_config  # noqa: E402
 from tokenshift.errors import UserError  # noqa: E402
+from tokenshift.sources import script_sources  # noqa: E402
 
 try:
     validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
@@ -14,7 +15,7 @@ except UserError as exc:
     raise WorkflowError(f"invalid config: {exc}") from None
 
 RUN = f"results/{config['name']}"
-LIB = sorted(str(p) for p in (Path(workflow.basedir) / "workflow" / "tokenshift").rglob("*.py"))
+LIB = sorted(str(p) for p in (Path(workflow.basedir) / "workflow" / "tokenshift").rglob("*.py"))  # transitional: use lib()
 ENVS = str(Path(workflow.basedir) / "envs")
 ALL_TARGETS = []
 TRAINED = {"base", "rl", "sft"}
@@ -35,3 +36,8 @@ def model_dir(name):
 def heavy_resources(mem_mb, runtime):
     """Resources of a torch job; gpu is 0 on the model organism, set by profiles on clusters."""
     return {"mem_mb": mem_mb, "runtime": runtime}
+
+
+def lib(script):
+    """Library files a rule script imports (transitively): declared as inputs so edits rerun it."""
+    return script_sources(Path(workflow.basedir) / "workflow" / "scripts" / script)

@@ -7,7 +7,7 @@ rule make_data:
         eval=f"{RUN}/data/eval.parquet",
         tokenizer=directory(f"{RUN}/models/tokenizer"),
     input:
-        LIB,
+        lib("make_data.py"),
     params:
         task=config["task"],
         seed=config["seed"],

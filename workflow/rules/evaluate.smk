@@ -7,7 +7,7 @@ rule score:
     output:
         f"{RUN}/eval/{{model}}/{{dataset}}.parquet",
     input:
-        LIB,
+        lib("score.py"),
         generations=f"{RUN}/generations/{{model}}/{{dataset}}.parquet",
         dataset=f"{RUN}/data/{{dataset}}.parquet",
     log:
@@ -25,7 +25,7 @@ rule accuracy_table:
     output:
         report(f"{RUN}/tables/accuracy.csv", category="Accuracy"),
     input:
-        LIB,
+        lib("accuracy_table.py"),
         scores=expand(f"{RUN}/eval/{{model}}/{{dataset}}.parquet", model=EVAL_MODELS, dataset=config["datasets"]),
     params:
         models=[m for m in EVAL_MODELS for _ in config["datasets"]],
@@ -48,7 +48,7 @@ rule accuracy_figure:
         pdf=report(f"{RUN}/figures/accuracy.pdf", category="Accuracy"),
         png=report(f"{RUN}/figures/accuracy.png", category="Accuracy"),
     input:
-        LIB,
+        lib("accuracy_figure.py"),
         table=rules.accuracy_table.output[0],
     log:
         f"{RUN}/logs/accuracy_figure.log",

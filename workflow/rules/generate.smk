@@ -5,7 +5,7 @@ rule generate:
     output:
         f"{RUN}/generations/{{model}}/{{dataset}}.parquet",
     input:
-        LIB,
+        lib("generate.py"),
         model=lambda w: model_dir(w.model),
         dataset=f"{RUN}/data/{{dataset}}.parquet",
     params:

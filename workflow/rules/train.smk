@@ -5,7 +5,7 @@ rule train_base:
     output:
         directory(f"{RUN}/models/base"),
     input:
-        LIB,
+        lib("train_sft.py"),
         train=rules.make_data.output.train,
         tokenizer=rules.make_data.output.tokenizer,
     params:
@@ -30,7 +30,7 @@ rule train_sft:
     output:
         directory(f"{RUN}/models/sft"),
     input:
-        LIB,
+        lib("train_sft.py"),
         train=rules.make_data.output.train,
         init=rules.train_base.output[0],
     params:
@@ -55,7 +55,7 @@ rule train_rl:
         model=directory(f"{RUN}/models/rl"),
         checkpoints=directory(f"{RUN}/models/rl_checkpoints"),
     input:
-        LIB,
+        lib("train_rl.py"),
         train=rules.make_data.output.train,
         init=rules.train_base.output[0],
     params:

@@ -29,15 +29,15 @@ def build_tiny_llama(tokenizer: PreTrainedTokenizerBase, hidden: int, layers: in
     return LlamaForCausalLM(cfg)
 
 
-def _check_dir(path: str | Path) -> Path:
+def _check_dir(path: str | Path, marker: str = "config.json") -> Path:
     p = Path(path)
-    if not p.is_dir() or not (p / "config.json").is_file():
-        raise ModelError(f"model directory {p} not found or has no config.json")
+    if not p.is_dir() or not (p / marker).is_file():
+        raise ModelError(f"model directory {p} not found or has no {marker}")
     return p
 
 
 def load_tokenizer(path: str | Path, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
-    return AutoTokenizer.from_pretrained(str(_check_dir(path)), trust_remote_code=trust_remote_code)
+    return AutoTokenizer.from_pretrained(str(_check_dir(path, "tokenizer_config.json")), trust_remote_code=trust_remote_code)
 
 
 def load_model(path: str | Path, dtype: str = "float32", device: str = "cpu",

@@ -1,0 +1,71 @@
+"""The organism's task generator, slips and verifier."""
+
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tokenshift.task import Problem, extract_answer, parse_prompt, solution, split_problems, verify
+
+
+def _eval_chain(text: str) -> int:
+    """Independent evaluation of a prompt like '12+34-5=' by Python's own parser."""
+    return eval(text.rstrip("="))  # noqa: S307 - digits and +/- only
+
+
+@given(st.integers(0, 10_000))
+@settings(max_examples=50, deadline=None)
+def test_clean_solution_is_correct_and_consistent(seed):
+    (p,) = split_problems(1, 1, seed, 3, 5)[1]
+    sol = solution(p)
+    assert p.answer == _eval_chain(p.prompt)
+    assert verify(sol, p.answer)
+    # every step line is itself true arithmetic
+    for step in sol.split(";")[:-1]:
+        lhs, rhs = step.split("=")
+        assert _eval_chain(lhs) == int(rhs)
+
+
+def test_slips_are_forgotten_carries_only():
+    rng = random.Random(0)
+    train, _ = split_problems(300, 10, 1, 3, 5)
+    n_wrong = 0
+    for p in train:
+        sol = solution(p, rng, slip_prob=1.0)
+        for step in sol.split(";")[:-1]:
+            lhs, rhs = step.split("=")
+            err = int(rhs) - _eval_chain(lhs)
+            assert err in (0, 10, -10)
+        n_wrong += not verify(sol, p.answer)
+    assert n_wrong > 100  # with every carry forgotten most chains end wrong
+
+
+def test_slip_rate_matches_probability():
+    rng = random.Random(3)
+    train, _ = split_problems(2000, 10, 2, 1, 1)
+    slips = carries = 0
+    for p in train:
+        clean, noisy = solution(p), solution(p, rng, 0.35)
+        if clean.split(";")[0] != solution(p, random.Random(0), 1.0).split(";")[0]:
+            carries += 1
+            slips += clean != noisy
+    assert carries > 500
+    assert abs(slips / carries - 0.35) < 0.05
+
+
+def test_split_has_no_overlap_and_is_seeded():
+    train, evals = split_problems(500, 100, 7, 3, 5)
+    assert not {p.prompt for p in train} & {p.prompt for p in evals}
+    assert [p.prompt for p in split_problems(500, 100, 7, 3, 5)[1]] == [p.prompt for p in evals]
+    assert [p.problem_id for p in evals] == list(range(100))
+
+
+def test_verifier_and_parser():
+    assert extract_answer("1+2=3;#3") == "3"
+    assert extract_answer("no marker") is None
+    assert verify("5-9=-4;#-4", -4) and not verify("5-9=-4;#4", -4)
+    assert not verify("", 3)
+    p = Problem(0, (23, 45, 17, 8), ("+", "-", "+"))
+    assert p.prompt == "23+45-17+8="
+    assert solution(p) == "23+45=68;68-17=51;51+8=59;#59"
+    assert parse_prompt(0, p.prompt) == p

@@ -1,0 +1,40 @@
+"""``tokenshift dump``: the per-token table of a (base, tuned) pair on a response set."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from ..divergence import DivergenceConfig
+from ..dump import DumpOptions, run_dump
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("dump", help="score responses with two models into a per-token Parquet table",
+                              description=__doc__)
+    p.add_argument("--base", required=True, help="base model directory (HF, safetensors)")
+    p.add_argument("--tuned", required=True, help="fine-tuned model directory")
+    p.add_argument("--responses", required=True, help="generations Parquet (prompt_ids, response_ids, ...)")
+    p.add_argument("--out", required=True, help="output Parquet")
+    p.add_argument("--correct", default=None, help="optional eval Parquet (problem_id, sample_idx, correct)")
+    p.add_argument("--top-p", type=float, default=1.0, help="analysis top_p for the js column (default 1)")
+    p.add_argument("--extra-top-p", type=float, nargs="*", default=[], help="further top_p values (js_pXXX)")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--chunk", type=int, default=0, help="positions per statistics chunk (0 = auto)")
+    p.add_argument("--dtype", default="float32")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--answer-marker", default="#", help="text that opens the final-answer span")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    cfg = DivergenceConfig(temperature=args.temperature, top_p=args.top_p, extra_top_p=tuple(args.extra_top_p),
+                           chunk=args.chunk)
+    opts = DumpOptions(batch_size=args.batch_size, dtype=args.dtype, device=args.device,
+                       answer_marker=args.answer_marker)
+    s = run_dump(args.base, args.tuned, args.responses, args.out, cfg, opts, args.correct, progress=sys.stderr)
+    print(f"dump: {s.n_positions} positions from {s.n_responses - s.n_empty} responses "
+          f"({s.n_empty} empty skipped) -> {args.out}", file=sys.stderr)

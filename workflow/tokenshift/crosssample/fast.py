@@ -1,0 +1,115 @@
+"""Draft-and-verify cross-sampling: exact, and fewer sequential forward passes per token.
+
+The primary drafts a chunk of gamma tokens with its own keyed draws (gamma passes); the
+intervention model scores the whole chunk in one pass. Each row accepts its draft up to
+the first *effective* switch, where the intervention's keyed draw replaces the drafted
+token; an identity swap leaves the draft valid (DESIGN.md §5). Both KV caches are rolled
+back by masking the rejected slots (:meth:`Decoder.retract`). Because every draw is a
+pure function of its key and every decision of the distributions at its prefix, the
+output equals the step-by-step reference token for token (up to floating-point rounding
+of chunked versus one-token forward passes, which the tests remove by running in float64).
+
+Invariant between chunks: both caches hold each row's committed tokens except the last
+one, which is ``pending`` and is fed first in the next chunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..decoding import Decoder
+from ..errors import UserError
+from .context import Context
+from .state import BatchState
+
+CHUNK_KINDS = ("adaptive", "fixed")
+
+
+@dataclass(frozen=True)
+class ChunkPolicy:
+    """How many tokens to draft per chunk.
+
+    ``fixed``: always ``size``. ``adaptive``: the gamma in 1..``max_size`` that maximises
+    expected accepted tokens per sequential pass, (1 - (1 - s)^g) / s / (g + 1), at the
+    effective-switch rate s observed so far (prior: 1 in 10 tokens). Without any possible
+    switch left, chunks are ``max_size`` long (pure primary decoding, nothing to verify).
+    """
+
+    kind: str = "adaptive"
+    size: int = 4
+    max_size: int = 16
+
+    def __post_init__(self) -> None:
+        if self.kind not in CHUNK_KINDS:
+            raise UserError(f"chunk policy must be one of {CHUNK_KINDS}, got {self.kind!r}")
+        if self.size < 1 or self.max_size < 1:
+            raise UserError(f"chunk sizes must be >= 1, got size={self.size}, max_size={self.max_size}")
+
+    def gamma(self, n_effective: int, n_tokens: int) -> int:
+        if self.kind == "fixed":
+            return self.size
+        s = (n_effective + 1.0) / (n_tokens + 10.0)
+        return max(range(1, self.max_size + 1), key=lambda g: (1.0 - (1.0 - s) ** g) / s / (g + 1.0))
+
+
+@torch.no_grad()
+def run_fast(dec_p: Decoder, dec_i: Decoder | None, lp0: torch.Tensor, li0: torch.Tensor | None,
+             state: BatchState, ctx: Context, chunk: ChunkPolicy) -> None:
+    """Decode until every row is done, chunk by chunk; ``lp0``/``li0`` are prefill logits."""
+    pending: torch.Tensor | None = None
+    verify = li0 is not None and bool(state.can_switch().any())
+    while not bool(state.done.all()):
+        active = ~state.done
+        remaining = int((state.max_new_tokens - state.t)[active].max())
+        g = chunk.gamma(state.n_effective_total, state.n_committed) if verify else chunk.max_size
+        g = max(1, min(g, remaining))
+        has_pending = pending is not None
+        t0 = state.t.clone()
+        positions = t0.unsqueeze(1) + torch.arange(g)  # [B, g]
+
+        prim, drafts = [], []
+        for j in range(g):
+            if j == 0 and not has_pending:
+                logits = lp0
+            else:
+                fed = pending if j == 0 else drafts[-1]
+                logits = dec_p.extend(fed.unsqueeze(1), active.unsqueeze(1))[:, 0]
+            probs = ctx.truncated(logits)
+            prim.append(probs)
+            drafts.append(ctx.draw(probs, positions[:, j], intervention=False))
+        draft = torch.stack(drafts, dim=1)  # [B, g]
+        n_fed = g - 1 + int(has_pending)
+
+        if verify:
+            fed = ([pending] if has_pending else []) + drafts[: g - 1]
+            cols = [] if has_pending else [li0.unsqueeze(1)]
+            if fed:
+                cols.append(dec_i.extend(torch.stack(fed, dim=1), active.unsqueeze(1).expand(-1, len(fed))))
+            inter = ctx.truncated(torch.cat(cols, dim=1)[:, :g].flatten(0, 1))  # [B * g, V]
+            prim_flat = torch.stack(prim, dim=1).flatten(0, 1)
+            int_tok = ctx.draw(inter, positions, intervention=True, repeat=g).view(-1, g)
+            fires, score = ctx.decide(prim_flat, inter, positions, repeat=g)
+            fires, score = fires.view(-1, g), score.view(-1, g)
+        else:
+            int_tok, fires = draft, torch.zeros_like(draft, dtype=torch.bool)
+            score = torch.zeros(draft.shape, dtype=torch.float64)
+
+        n_acc = torch.zeros_like(state.t)
+        stop = ~active
+        for j in range(g):
+            live = ~stop
+            switched = live & state.can_switch() & fires[:, j]
+            tok = torch.where(switched, int_tok[:, j], draft[:, j])
+            state.commit(tok, live, switched, draft[:, j], int_tok[:, j], score[:, j])
+            n_acc += live.long()
+            stop = stop | state.done | (switched & (int_tok[:, j] != draft[:, j]))
+
+        if n_fed > 0:
+            keep = (n_acc + int(has_pending) - 1).clamp(min=0)
+            dec_p.retract(keep, n_fed)
+            if verify:
+                dec_i.retract(keep, n_fed)
+        pending = state.last_tokens()
+        verify = verify and bool(state.can_switch().any())

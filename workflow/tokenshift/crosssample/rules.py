@@ -1,0 +1,75 @@
+"""Switching rules S(x_<t): when the intervention policy draws the token (paper §3.1).
+
+A rule sees the top-p truncated next-token distributions of both policies at a batch of
+positions and returns (fires, score). ``score`` is what the switch record stores (JS for
+the paper's rules). Rules are pure functions of distributions and keys, so the
+step-by-step and the fast engine take identical decisions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import UserError
+from ..jsd import js_divergence, kl_divergence
+from ..keyed import STREAM_RANDOM_SWITCH, keyed_uniform
+
+
+def check_eps(eps: float) -> float:
+    """A threshold must be a finite number >= 0 (a negative one would switch everywhere)."""
+    if not (eps >= 0.0) or eps == float("inf"):
+        raise UserError(f"eps must be a finite number >= 0, got {eps}")
+    return float(eps)
+
+
+@dataclass(frozen=True)
+class JSThreshold:
+    """The paper's rule: switch where JS(p~_prim, p~_int) > eps."""
+
+    eps: float
+
+    def __post_init__(self) -> None:
+        check_eps(self.eps)
+
+    def __call__(self, prim: torch.Tensor, inter: torch.Tensor, problem_ids: torch.Tensor,
+                 sample_idx: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        js = js_divergence(prim, inter)
+        return js > self.eps, js
+
+
+@dataclass(frozen=True)
+class KLThreshold:
+    """Switch where KL(pi_prim || pi_int) > eps: the rule of the sequence-level bound (App. A.6)."""
+
+    eps: float
+
+    def __post_init__(self) -> None:
+        check_eps(self.eps)
+
+    def __call__(self, prim: torch.Tensor, inter: torch.Tensor, problem_ids: torch.Tensor,
+                 sample_idx: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        kl = kl_divergence(prim, inter)
+        return kl > self.eps, kl
+
+
+@dataclass(frozen=True)
+class RandomPositions:
+    """Random baseline (App. A.5): switch at keyed-random positions with probability ``rate``.
+
+    The decision uses its own noise stream, so it is independent of both draws; the score
+    recorded is still JS, to compare the divergence of random and targeted switches.
+    """
+
+    seed: int
+    rate: float
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.rate <= 1.0:
+            raise UserError(f"random switch rate must be in [0, 1], got {self.rate}")
+
+    def __call__(self, prim: torch.Tensor, inter: torch.Tensor, problem_ids: torch.Tensor,
+                 sample_idx: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        u = keyed_uniform(self.seed, problem_ids, sample_idx, positions, STREAM_RANDOM_SWITCH)
+        return (u < self.rate).to(prim.device), js_divergence(prim, inter)

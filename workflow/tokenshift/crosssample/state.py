@@ -1,0 +1,100 @@
+"""Per-row bookkeeping shared by both cross-sampling engines: tokens, budgets, switch records.
+
+Both engines commit tokens through :meth:`BatchState.commit`, so "what counts as a switch,
+an effective switch, the end of a row" is written once and the engines differ only in how
+they obtain the two policies' distributions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass(frozen=True)
+class Switch:
+    """One position where the intervention policy drew the token."""
+
+    position: int
+    score: float  # the rule's divergence (JS for the paper's rules)
+    primary_token: int  # what the primary would have drawn there with its own stream
+    intervention_token: int  # what was drawn (and kept)
+
+    @property
+    def effective(self) -> bool:
+        """An identity swap (same token) is counted toward the budget but is not effective."""
+        return self.primary_token != self.intervention_token
+
+
+@dataclass
+class CrossResult:
+    """One response: ids including the final EOS, why it stopped, and every switch in order."""
+
+    response_ids: list[int]
+    finish_reason: str
+    switches: list[Switch] = field(default_factory=list)
+
+    @property
+    def n_switches(self) -> int:
+        return len(self.switches)
+
+    @property
+    def n_effective(self) -> int:
+        return sum(s.effective for s in self.switches)
+
+
+class BatchState:
+    """Committed tokens of a ragged batch; rows may start from a forced prefix with its own budget."""
+
+    def __init__(self, prefixes: list[list[int]], budgets: torch.Tensor, max_new_tokens: int,
+                 eos_id: int, pad_id: int):
+        b = len(prefixes)
+        self.max_new_tokens = max_new_tokens
+        self.eos_id = eos_id
+        self.pad_id = pad_id
+        self.out = torch.full((b, max_new_tokens), pad_id, dtype=torch.long)
+        for i, p in enumerate(prefixes):
+            self.out[i, : len(p)] = torch.tensor(p, dtype=torch.long)
+        self.t = torch.tensor([len(p) for p in prefixes], dtype=torch.long)
+        ends_eos = torch.tensor([bool(p) and p[-1] == eos_id for p in prefixes], dtype=torch.bool)
+        self.done = (self.t >= max_new_tokens) | ends_eos
+        self.budget = budgets.long().clone()
+        self.n_switches = torch.zeros(b, dtype=torch.long)
+        self.n_effective_total = 0
+        self.n_committed = 0
+        self.switches: list[list[Switch]] = [[] for _ in range(b)]
+
+    def can_switch(self) -> torch.Tensor:
+        """Rows still generating with budget left."""
+        return ~self.done & (self.n_switches < self.budget)
+
+    def commit(self, tok: torch.Tensor, live: torch.Tensor, switched: torch.Tensor, primary_tok: torch.Tensor,
+               intervention_tok: torch.Tensor, score: torch.Tensor) -> None:
+        """Write ``tok`` at each live row's next position and record the rows that switched."""
+        rows = live.nonzero().squeeze(1)
+        self.out[rows, self.t[rows]] = tok[rows]
+        for r in (switched & live).nonzero().squeeze(1).tolist():
+            sw = Switch(int(self.t[r]), float(score[r]), int(primary_tok[r]), int(intervention_tok[r]))
+            self.switches[r].append(sw)
+            self.n_effective_total += int(sw.effective)
+        self.n_switches += (switched & live).long()
+        self.n_committed += int(live.sum())
+        ended = (tok == self.eos_id) | (self.t + 1 >= self.max_new_tokens)
+        self.done = self.done | (live & ended)
+        self.t = self.t + live.long()
+
+    def last_tokens(self) -> torch.Tensor:
+        """The most recently committed token per row (pad for rows with none)."""
+        idx = (self.t - 1).clamp(min=0)
+        last = self.out.gather(1, idx.unsqueeze(1)).squeeze(1)
+        return torch.where(self.t > 0, last, torch.full_like(last, self.pad_id))
+
+    def results(self) -> list[CrossResult]:
+        out = []
+        for i, row in enumerate(self.out.tolist()):
+            n = int(self.t[i])
+            ids = row[:n]
+            reason = "stop" if ids and ids[-1] == self.eos_id else "length"
+            out.append(CrossResult(ids, reason, self.switches[i]))
+        return out

@@ -1,0 +1,316 @@
+"""Teacher-forced scoring of a response set by two models into the per-token table (DESIGN.md §4).
+
+One forward pass per model per batch up to the last hidden layer; the LM heads and every
+vocabulary-sized statistic then run chunk by chunk (:mod:`tokenshift.divergence`), and each
+batch is appended to the Parquet file as a row group, so memory does not grow with the
+number of responses. The file appears under its final name only when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import torch
+from tqdm import tqdm
+
+from . import __version__
+from .divergence import DivergenceConfig, NonFiniteLogits, chunked_stats
+from .errors import UserError
+from .modeling import ModelError, load_model, load_tokenizer, shared_vocab_size
+from .parquet_io import atomic_path
+from .task import ANSWER_MARKER, verify
+
+log = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS = ("problem_id", "sample_idx", "prompt_ids", "response_ids")
+
+
+@dataclass(frozen=True)
+class DumpOptions:
+    """How to run: rows per forward batch, weights dtype, device, answer marker for ``answer_start``."""
+
+    batch_size: int = 8
+    dtype: str = "float32"
+    device: str = "cpu"
+    answer_marker: str = ANSWER_MARKER
+    trust_remote_code: bool = False
+
+
+@dataclass
+class DumpSummary:
+    """Counts a rule log and the benchmark report."""
+
+    n_responses: int
+    n_empty: int
+    n_positions: int
+
+
+class Scorer:
+    """One causal LM split into trunk (hidden states) and head (logits cut to the shared vocabulary)."""
+
+    def __init__(self, model: torch.nn.Module, vocab: int, name: str):
+        cfg = model.config
+        for attr in ("logit_scale", "logits_scaling"):
+            if getattr(cfg, attr, None) not in (None, 1, 1.0):
+                raise ModelError(f"{name} model scales its logits ({attr}); not supported by the chunked head")
+        self.model = model
+        self.trunk = model.get_decoder()
+        head = model.get_output_embeddings()
+        self.weight = head.weight[:vocab]
+        self.bias = None if getattr(head, "bias", None) is None else head.bias[:vocab]
+        self.softcap = getattr(cfg, "final_logit_softcapping", None)
+        self.max_positions = getattr(cfg, "max_position_embeddings", None)
+        self.name = name
+
+    def hidden(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.trunk(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        logits = torch.nn.functional.linear(h, self.weight, self.bias)
+        if self.softcap:
+            logits = torch.tanh(logits / self.softcap) * self.softcap
+        return logits
+
+
+@dataclass
+class Pair:
+    base: Scorer
+    tuned: Scorer
+    tokenizer: object
+    vocab: int
+    device: torch.device
+
+
+def load_pair(base_dir: str | Path, tuned_dir: str | Path, opts: DumpOptions) -> Pair:
+    """Both models, after checking that their tokenizers agree (before any weights are read)."""
+    tok_b = load_tokenizer(base_dir, opts.trust_remote_code)
+    tok_t = load_tokenizer(tuned_dir, opts.trust_remote_code)
+    vocab = shared_vocab_size(tok_b, tok_t, f"base {base_dir}", f"tuned {tuned_dir}")
+    scorers = []
+    for name, path in (("base", base_dir), ("tuned", tuned_dir)):
+        model = load_model(path, opts.dtype, opts.device, opts.trust_remote_code)
+        rows = model.get_output_embeddings().weight.shape[0]
+        if rows < vocab:
+            raise ModelError(f"{name} model {path} has {rows} output rows for a {vocab}-token tokenizer")
+        scorers.append(Scorer(model, vocab, name))
+    return Pair(scorers[0], scorers[1], tok_b, vocab, torch.device(opts.device))
+
+
+def read_responses(path: str | Path) -> pl.DataFrame:
+    """A generations table (see tokenshift.generation), checked for the columns the dump needs."""
+    try:
+        df = pl.read_parquet(path)
+    except (FileNotFoundError, OSError) as exc:
+        raise UserError(f"cannot read responses {path}: {exc}") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise UserError(f"responses {path} lack columns {missing}")
+    return df
+
+
+def check_responses(df: pl.DataFrame, pair: Pair) -> None:
+    """Ids inside the vocabulary and prompt+response inside both models' context, else a named error."""
+    for pid, sid, prompt, resp in zip(df["problem_id"], df["sample_idx"], df["prompt_ids"], df["response_ids"]):
+        if len(prompt) == 0:
+            raise UserError(f"problem {pid} sample {sid}: empty prompt_ids (need at least BOS)")
+        fed = len(prompt) + max(len(resp) - 1, 0)
+        for sc in (pair.base, pair.tuned):
+            if sc.max_positions is not None and fed > sc.max_positions:
+                raise UserError(f"problem {pid} sample {sid}: prompt+response is {fed} tokens, beyond the "
+                                f"{sc.name} model's context of {sc.max_positions}")
+        ids = list(prompt) + list(resp)
+        if ids and (min(ids) < 0 or max(ids) >= pair.vocab):
+            raise UserError(f"problem {pid} sample {sid}: token id outside the shared vocabulary of {pair.vocab}")
+
+
+def correctness(df: pl.DataFrame, correct_path: str | Path | None) -> pl.Series:
+    """Per-response correctness: from an eval table if given, else the task verifier if the
+    responses carry an ``answer``, else null."""
+    if correct_path is not None:
+        table = pl.read_parquet(correct_path).select("problem_id", "sample_idx", pl.col("correct").cast(pl.Boolean))
+        joined = df.select("problem_id", "sample_idx").join(table, on=["problem_id", "sample_idx"], how="left",
+                                                            maintain_order="left")
+        return joined["correct"]
+    if "answer" in df.columns and "response_text" in df.columns:
+        return pl.Series("correct", [verify(t, a) for t, a in zip(df["response_text"], df["answer"])],
+                         dtype=pl.Boolean)
+    return pl.Series("correct", [None] * df.height, dtype=pl.Boolean)
+
+
+def answer_start(tokenizer, ids: list[int], marker: str) -> int | None:
+    """Index of the first response token whose decoded prefix contains ``marker`` (None if absent).
+
+    Binary search over decoded prefixes: works for any tokenizer, O(log L) decodes.
+    """
+    if not marker or marker not in tokenizer.decode(ids):
+        return None
+    lo, hi = 0, len(ids) - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if marker in tokenizer.decode(ids[: mid + 1]):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@dataclass
+class Batch:
+    """Right-padded prompt+response ids and the flat list of scored positions."""
+
+    rows: list[int]  # indices into the responses table
+    input_ids: torch.Tensor
+    mask: torch.Tensor
+    row_of: torch.Tensor  # [N] batch row of each scored position
+    col_of: torch.Tensor  # [N] index of the hidden state predicting it
+    tokens: torch.Tensor  # [N] the scored (sampled) token
+    position: torch.Tensor  # [N] its index t within the response
+
+
+def make_batches(df: pl.DataFrame, batch_size: int, pad_id: int) -> Iterator[Batch]:
+    """Batches of non-empty responses in table order; the last response token is never fed."""
+    keep = [i for i, r in enumerate(df["response_ids"]) if len(r) > 0]
+    prompts, resps = df["prompt_ids"].to_list(), df["response_ids"].to_list()
+    for start in range(0, len(keep), batch_size):
+        rows = keep[start:start + batch_size]
+        seqs = [prompts[i] + resps[i][:-1] for i in rows]
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        row_of, col_of, tokens, position = [], [], [], []
+        for b, (i, s) in enumerate(zip(rows, seqs)):
+            ids[b, :len(s)] = torch.tensor(s, dtype=torch.long)
+            mask[b, :len(s)] = 1
+            n, p = len(resps[i]), len(prompts[i])
+            row_of.append(np.full(n, b))
+            col_of.append(np.arange(p - 1, p - 1 + n))
+            tokens.append(np.asarray(resps[i]))
+            position.append(np.arange(n))
+        yield Batch(rows, ids, mask, *(torch.from_numpy(np.concatenate(a).astype(np.int64))
+                                       for a in (row_of, col_of, tokens, position)))
+
+
+@torch.no_grad()
+def score_batch(pair: Pair, batch: Batch, cfg: DivergenceConfig) -> dict[str, torch.Tensor]:
+    """One trunk pass per model, then chunked heads and statistics for the batch's positions."""
+    dev = pair.device
+    ids, mask = batch.input_ids.to(dev), batch.mask.to(dev)
+    r, c = batch.row_of.to(dev), batch.col_of.to(dev)
+    hb = pair.base.hidden(ids, mask)[r, c]
+    ht = pair.tuned.hidden(ids, mask)[r, c]
+    return chunked_stats(hb, ht, batch.tokens.to(dev), pair.base.head, pair.tuned.head, pair.vocab, cfg)
+
+
+@torch.no_grad()
+def bare_forward(pair: Pair, batch: Batch) -> None:
+    """The reference cost: plain full-logit forward passes of both models on the batch."""
+    ids, mask = batch.input_ids.to(pair.device), batch.mask.to(pair.device)
+    for sc in (pair.base, pair.tuned):
+        sc.model(input_ids=ids, attention_mask=mask, use_cache=False)
+
+
+def dump_schema(cfg: DivergenceConfig, k: int, metadata: dict[str, str]) -> pa.Schema:
+    f32, i32 = pa.float32(), pa.int32()
+    fields = [("problem_id", pa.int64()), ("sample_idx", pa.int64()), ("position", i32), ("length", i32),
+              ("norm_position", f32), ("answer_start", i32), ("token_id", i32), ("token_text", pa.string()),
+              ("logprob_base", f32), ("logprob_tuned", f32), ("entropy_base", f32), ("entropy_tuned", f32),
+              ("js", f32), ("js_full", f32)]
+    fields += [(c, f32) for c in cfg.extra_columns()]
+    fields += [("topk_ids_base", pa.list_(i32)), ("topk_probs_base", pa.list_(f32)),
+               ("topk_ids_tuned", pa.list_(i32)), ("topk_probs_tuned", pa.list_(f32)),
+               ("topk_overlap", pa.list_(pa.int8()))]
+    fields += [(f"base_rank_of_tuned_top{i}", i32) for i in (1, 2, 3)]
+    fields += [(f"base_prob_of_tuned_top{i}", f32) for i in (1, 2, 3)]
+    fields += [("correct", pa.bool_())]
+    return pa.schema(fields, metadata={key.encode(): val.encode() for key, val in metadata.items()})
+
+
+def _fixed_list(t: torch.Tensor, typ: pa.DataType) -> pa.Array:
+    arr = t.cpu().numpy()
+    n, k = arr.shape
+    offsets = pa.array(np.arange(0, n * k + 1, k, dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, pa.array(arr.reshape(-1), type=typ))
+
+
+def batch_table(schema: pa.Schema, df: pl.DataFrame, batch: Batch, stats: dict[str, torch.Tensor],
+                vocab_text: pa.Array, starts: list[int | None], correct: pl.Series) -> pa.Table:
+    """The Arrow record batch of one scored batch (vectorised; no per-position Python)."""
+    rows = np.asarray(batch.rows)[batch.row_of.numpy()]
+    lengths = np.asarray([len(r) for r in df["response_ids"]])[rows]
+    pos = batch.position.numpy()
+    tok = batch.tokens.numpy()
+    cols: dict[str, pa.Array] = {
+        "problem_id": pa.array(df["problem_id"].to_numpy()[rows], pa.int64()),
+        "sample_idx": pa.array(df["sample_idx"].to_numpy()[rows], pa.int64()),
+        "position": pa.array(pos, pa.int32()), "length": pa.array(lengths, pa.int32()),
+        "norm_position": pa.array(((pos + 0.5) / lengths).astype(np.float32)),
+        "answer_start": pa.array([starts[i] for i in rows], pa.int32()),
+        "token_id": pa.array(tok, pa.int32()), "token_text": pc.take(vocab_text, pa.array(tok)),
+        "correct": pa.array(correct.to_numpy()[rows] if correct.null_count == 0 else
+                            [correct[int(i)] for i in rows], pa.bool_()),
+    }
+    for name in schema.names:
+        if name in cols:
+            continue
+        typ = schema.field(name).type
+        t = stats[name]
+        cols[name] = _fixed_list(t, typ.value_type) if pa.types.is_list(typ) else pa.array(t.cpu().numpy(), typ)
+    return pa.Table.from_arrays([cols[n] for n in schema.names], schema=schema)
+
+
+def run_dump(base_dir: str | Path, tuned_dir: str | Path, responses: str | Path, out: str | Path,
+             cfg: DivergenceConfig, opts: DumpOptions = DumpOptions(), correct_path: str | Path | None = None,
+             progress=None) -> DumpSummary:
+    """Score ``responses`` with both models and write the per-token table to ``out`` atomically."""
+    if opts.batch_size < 1:
+        raise UserError(f"batch_size must be >= 1, got {opts.batch_size}")
+    pair = load_pair(base_dir, tuned_dir, opts)
+    df = read_responses(responses)
+    check_responses(df, pair)
+    tok = pair.tokenizer
+    n_empty = sum(1 for r in df["response_ids"] if len(r) == 0)
+    if n_empty:
+        log.warning("skipping %d empty responses of %d", n_empty, df.height)
+    starts = [answer_start(tok, list(r), opts.answer_marker) if len(r) else None for r in df["response_ids"]]
+    correct = correctness(df, correct_path)
+    vocab_text = pa.array(tok.batch_decode([[i] for i in range(pair.vocab)]), pa.string())
+    metadata = {"tokenshift": __version__, "base": str(base_dir), "tuned": str(tuned_dir),
+                "responses": str(responses), "top_p": cfg.top_p, "temperature": cfg.temperature,
+                "extra_top_p": sorted(cfg.extra_columns().values()), "k": cfg.k, "dtype": opts.dtype,
+                "n_responses": df.height, "n_empty": n_empty}
+    schema = dump_schema(cfg, cfg.k, {key: json.dumps(v, sort_keys=True) for key, v in metadata.items()})
+    tmp, final = atomic_path(out)
+    n_pos = 0
+    bar = tqdm(total=df.height - n_empty, desc="dump", unit="resp", file=progress, mininterval=5)
+    try:
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            for batch in make_batches(df, opts.batch_size, tok.pad_token_id or 0):
+                try:
+                    stats = score_batch(pair, batch, cfg)
+                except NonFiniteLogits as exc:
+                    i = batch.rows[int(batch.row_of[exc.index])]
+                    raise UserError(f"non-finite logits from the {exc.model} model at problem "
+                                    f"{df['problem_id'][i]} sample {df['sample_idx'][i]} position "
+                                    f"{int(batch.position[exc.index])}") from None
+                writer.write_table(batch_table(schema, df, batch, stats, vocab_text, starts, correct))
+                n_pos += batch.tokens.shape[0]
+                bar.update(len(batch.rows))
+            if n_pos == 0:
+                writer.write_table(schema.empty_table())
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        bar.close()
+    return DumpSummary(df.height, n_empty, n_pos)
