@@ -13,6 +13,8 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/dump.smk"
+include: "workflow/rules/stats.smk"
 
 
 rule all:

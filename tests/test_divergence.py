@@ -320,21 +320,25 @@ def test_differing_tokenizers_fail_before_loading_weights(tiny_pair, responses, 
     assert not (tmp_path / "x.parquet").exists()
 
 
-def test_nan_logits_error_names_problem_sample_position(tiny_pair, tmp_path):
-    """A NaN embedding for ';' poisons the logits from the position after the first ';' fed."""
-    base, tuned = tiny_pair
-    tok = load_tokenizer(base)
-    semi = tok.convert_tokens_to_ids(";")
-    m = load_model(tuned)
-    with torch.no_grad():
-        m.get_input_embeddings().weight[semi] = float("nan")
-    bad = tmp_path / "nan"
-    m.save_pretrained(bad)
-    tok.save_pretrained(bad)
+def test_nan_logits_error_names_problem_sample_position(tiny_pair, tmp_path, monkeypatch):
+    """A NaN hidden state of the tuned model at one position is reported as (problem, sample, position)."""
+    from tokenshift.dump import Scorer
+    tok = load_tokenizer(tiny_pair[0])
     rows = [(0, 0, "12+34=", "12+34=46#46"), (4, 1, "12+34=", "12+34=46;#46")]
     resp = write_responses(tmp_path / "g.parquet", tok, rows)
-    with pytest.raises(UserError, match=r"tuned model at problem 4 sample 1 position 9\b"):
-        run_dump(base, bad, resp, tmp_path / "x.parquet", CFG, DumpOptions(batch_size=2))
+    n_prompt = len(encode_prompt(tok, "12+34="))
+    original = Scorer.hidden
+
+    def poisoned(self, ids, mask):
+        h = original(self, ids, mask)
+        if self.name == "tuned":
+            h = h.clone()
+            h[1, n_prompt - 1 + 9] = float("nan")  # the state predicting response position 9 of row 1
+        return h
+
+    monkeypatch.setattr(Scorer, "hidden", poisoned)
+    with pytest.raises(UserError, match=r"tuned model at problem 4 sample 1 position 9$"):
+        run_dump(*tiny_pair, resp, tmp_path / "x.parquet", CFG, DumpOptions(batch_size=2))
     assert list(tmp_path.glob("*x.parquet*")) == []
 
 

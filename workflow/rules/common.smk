@@ -2,7 +2,6 @@
 import sys
 from pathlib import Path
 
-from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 from tokenshift.config import validate_config  # noqa: E402
@@ -12,7 +11,7 @@ from tokenshift.sources import script_sources  # noqa: E402
 try:
     validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
 except UserError as exc:
-    raise WorkflowError(f"invalid config: {exc}") from None
+    sys.exit(f"tokenshift: invalid config: {exc}")
 
 RUN = f"results/{config['name']}"
 LIB = sorted(str(p) for p in (Path(workflow.basedir) / "workflow" / "tokenshift").rglob("*.py"))  # transitional: use lib()

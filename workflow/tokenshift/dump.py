@@ -276,16 +276,21 @@ def run_dump(base_dir: str | Path, tuned_dir: str | Path, responses: str | Path,
         raise UserError(f"batch_size must be >= 1, got {opts.batch_size}")
     pair = load_pair(base_dir, tuned_dir, opts)
     df = read_responses(responses)
+    metadata = {"base": str(base_dir), "tuned": str(tuned_dir), "responses": str(responses)}
+    return dump_loaded(pair, df, out, cfg, opts, metadata, correctness(df, correct_path), progress)
+
+
+def dump_loaded(pair: Pair, df: pl.DataFrame, out: str | Path, cfg: DivergenceConfig, opts: DumpOptions,
+                metadata: dict, correct: pl.Series, progress=None) -> DumpSummary:
+    """The dump once models are loaded (what the throughput benchmark times)."""
     check_responses(df, pair)
     tok = pair.tokenizer
     n_empty = sum(1 for r in df["response_ids"] if len(r) == 0)
     if n_empty:
         log.warning("skipping %d empty responses of %d", n_empty, df.height)
     starts = [answer_start(tok, list(r), opts.answer_marker) if len(r) else None for r in df["response_ids"]]
-    correct = correctness(df, correct_path)
     vocab_text = pa.array(tok.batch_decode([[i] for i in range(pair.vocab)]), pa.string())
-    metadata = {"tokenshift": __version__, "base": str(base_dir), "tuned": str(tuned_dir),
-                "responses": str(responses), "top_p": cfg.top_p, "temperature": cfg.temperature,
+    metadata = {**metadata, "tokenshift": __version__, "top_p": cfg.top_p, "temperature": cfg.temperature,
                 "extra_top_p": sorted(cfg.extra_columns().values()), "k": cfg.k, "dtype": opts.dtype,
                 "n_responses": df.height, "n_empty": n_empty}
     schema = dump_schema(cfg, cfg.k, {key: json.dumps(v, sort_keys=True) for key, v in metadata.items()})

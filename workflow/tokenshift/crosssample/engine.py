@@ -10,7 +10,7 @@ from ..decoding import Decoder
 from ..errors import UserError
 from ..generation import SamplingParams, left_pad
 from .context import Context, Rule
-from .fast import ChunkPolicy, run_fast
+from .fast import DEFAULT_CHUNK, ChunkPolicy, run_fast
 from .reference import run_reference
 from .state import BatchState, CrossResult
 
@@ -25,7 +25,7 @@ class EngineStats:
     steps: int = 0  # longest response per batch, summed: sequential token steps
     tokens: int = 0
 
-    def add(self, other: "EngineStats") -> None:
+    def add(self, other: EngineStats) -> None:
         self.passes += other.passes
         self.steps += other.steps
         self.tokens += other.tokens
@@ -48,7 +48,7 @@ def cross_sample_batch(primary: torch.nn.Module, intervention: torch.nn.Module, 
                        prompt_ids: list[list[int]], problem_ids: torch.Tensor, sample_idx: torch.Tensor,
                        params: SamplingParams, rule: Rule, budget: int | list[int], eos_id: int, pad_id: int,
                        engine: str = "fast", noise: str = "independent", prefixes: list[list[int]] | None = None,
-                       chunk: ChunkPolicy = ChunkPolicy()) -> tuple[list[CrossResult], EngineStats]:
+                       chunk: ChunkPolicy = DEFAULT_CHUNK) -> tuple[list[CrossResult], EngineStats]:
     """Cross-sample one response per row; position t of a row uses the keys (seed, problem, sample, t).
 
     ``prefixes`` force each row's first response tokens (a fork of a longer run); they get

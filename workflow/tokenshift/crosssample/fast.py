@@ -54,6 +54,9 @@ class ChunkPolicy:
         return max(range(1, self.max_size + 1), key=lambda g: (1.0 - (1.0 - s) ** g) / s / (g + 1.0))
 
 
+DEFAULT_CHUNK = ChunkPolicy()
+
+
 @torch.no_grad()
 def run_fast(dec_p: Decoder, dec_i: Decoder | None, lp0: torch.Tensor, li0: torch.Tensor | None,
              state: BatchState, ctx: Context, chunk: ChunkPolicy) -> None:

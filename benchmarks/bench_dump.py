@@ -1,0 +1,125 @@
+"""Dump benchmark (issue 3 §4): throughput against bare forward passes, and peak RSS vs response count.
+
+    .venv/bin/python benchmarks/bench_dump.py [--responses 256] [--repeats 3]
+
+Prints one JSON record per line and writes them to results/bench/dump.jsonl:
+- ``dump_vs_forward``: dump tokens/s ÷ tokens/s of plain full-logit forward passes of the same two
+  models on the same batches, timed alternately in this process (goal >= 0.85);
+- ``dump_rss_growth``: peak RSS of a dump of 4x responses ÷ that of 1x (each in a fresh subprocess;
+  goal: about 1, i.e. memory does not grow with the number of responses).
+Models are the organism's size (hidden 128, 4 layers, char vocabulary), built locally.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import torch
+
+from tokenshift.divergence import DivergenceConfig
+from tokenshift.dump import DumpOptions, bare_forward, correctness, dump_loaded, load_pair, make_batches
+from tokenshift.modeling import build_tiny_llama
+from tokenshift.vocab import build_char_tokenizer
+
+OUT = Path("results/bench")
+CFG = DivergenceConfig(top_p=0.9, extra_top_p=(0.7, 0.8))
+
+
+def make_models(root: Path) -> tuple[Path, Path]:
+    tok = build_char_tokenizer()
+    dirs = []
+    for name, seed in (("base", 0), ("tuned", 1)):
+        model = build_tiny_llama(tok, 128, 4, 4, 256, seed)
+        model.save_pretrained(root / name)
+        tok.save_pretrained(root / name)
+        dirs.append(root / name)
+    return dirs[0], dirs[1]
+
+
+def make_responses(path: Path, n: int, seed: int = 0) -> Path:
+    """Organism-shaped responses: 12-token prompts, 20-60-token responses ending in EOS."""
+    rng = np.random.default_rng(seed)
+    recs = []
+    for i in range(n):
+        resp = rng.integers(3, 18, rng.integers(20, 60)).tolist() + [2]
+        recs.append({"problem_id": i // 8, "sample_idx": i % 8, "prompt_ids": [1] + rng.integers(3, 18, 11).tolist(),
+                     "response_ids": resp, "response_text": "", "finish_reason": "stop"})
+    pl.DataFrame(recs).write_parquet(path)
+    return path
+
+
+def throughput(base: Path, tuned: Path, responses: Path, out: Path, repeats: int, batch_size: int) -> dict:
+    opts = DumpOptions(batch_size=batch_size)
+    pair = load_pair(base, tuned, opts)
+    df = pl.read_parquet(responses)
+    correct = correctness(df, None)
+    batches = list(make_batches(df, batch_size, 0))
+    n_tokens = sum(b.tokens.shape[0] for b in batches)
+    dump_loaded(pair, df, out, CFG, opts, {}, correct)  # warm-up
+    fwd, dmp = [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for b in batches:
+            bare_forward(pair, b)
+        fwd.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        dump_loaded(pair, df, out, CFG, opts, {}, correct)
+        dmp.append(time.perf_counter() - t)
+    f, d = float(np.median(fwd)), float(np.median(dmp))
+    return {"name": "dump_vs_forward", "ratio": round(f / d, 4), "goal": ">= 0.85",
+            "dump_tokens_per_s": round(n_tokens / d, 1), "forward_tokens_per_s": round(n_tokens / f, 1),
+            "tokens": n_tokens, "responses": df.height, "batch_size": batch_size, "repeats": repeats,
+            "threads": torch.get_num_threads()}
+
+
+def child_peak_rss(base: Path, tuned: Path, responses: Path, out: Path, batch_size: int) -> int:
+    """Peak RSS (KiB) of a fresh process that dumps ``responses``."""
+    code = ("import resource, sys; from tokenshift.dump import run_dump, DumpOptions; "
+            "from tokenshift.divergence import DivergenceConfig; "
+            f"run_dump({str(base)!r}, {str(tuned)!r}, {str(responses)!r}, {str(out)!r}, "
+            "DivergenceConfig(top_p=0.9, extra_top_p=(0.7, 0.8)), "
+            f"DumpOptions(batch_size={batch_size})); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--responses", type=int, default=256)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=32)
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    OUT.mkdir(parents=True, exist_ok=True)
+    records = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        base, tuned = make_models(root)
+        resp = make_responses(root / "r1.parquet", args.responses)
+        records.append(throughput(base, tuned, resp, root / "d.parquet", args.repeats, args.batch_size))
+        rss = {}
+        for mult in (1, 2, 4):
+            path = make_responses(root / f"r{mult}.parquet", args.responses * mult, seed=mult)
+            rss[mult] = child_peak_rss(base, tuned, path, root / f"d{mult}.parquet", args.batch_size)
+        records.append({"name": "dump_rss_growth", "ratio": round(rss[4] / rss[1], 4), "goal": "~1 (<= 1.1)",
+                        "peak_rss_mib": {f"{m}x": round(v / 1024, 1) for m, v in rss.items()},
+                        "responses_1x": args.responses})
+    with open(OUT / "dump.jsonl", "w") as fh:
+        for rec in records:
+            line = json.dumps(rec, sort_keys=True)
+            print(line)
+            fh.write(line + "\n")
+
+
+if __name__ == "__main__":
+    main()

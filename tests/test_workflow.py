@@ -1,0 +1,101 @@
+"""Real Snakemake runs on config/ci.yaml: every target, determinism, lint, bad input."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import ROOT, run_snakemake
+
+
+def test_every_foundation_target_exists(ci_run):
+    for model in ("base", "rl", "sft"):
+        assert (ci_run / "models" / model / "model.safetensors").is_file()
+        gens = pl.read_parquet(ci_run / "generations" / model / "eval.parquet")
+        assert gens.columns == ["problem_id", "sample_idx", "prompt", "prompt_ids", "response_ids",
+                                "response_text", "finish_reason"]
+        assert gens.height == 12 * 2
+    assert any((ci_run / "models" / "rl_checkpoints").glob("checkpoint-*/model.safetensors"))
+    acc = pl.read_csv(ci_run / "tables" / "accuracy.csv")
+    assert acc.columns == ["model", "dataset", "n_problems", "n_samples", "mean_at_n", "ci_low", "ci_high"]
+    assert sorted(acc["model"]) == ["base", "rl", "sft"]
+    assert (acc["ci_low"] <= acc["mean_at_n"]).all() and (acc["mean_at_n"] <= acc["ci_high"]).all()
+    for ext in ("pdf", "png"):
+        assert (ci_run / "figures" / f"accuracy.{ext}").stat().st_size > 1000
+
+
+def test_generation_metadata(ci_run):
+    meta = pq.read_schema(ci_run / "generations" / "rl" / "eval.parquet").metadata
+    assert b"top_p" in meta and b"temperature" in meta and b"model" in meta
+
+
+def test_rerun_gives_byte_identical_parquet(ci_run, tmp_path):
+    """Same config and seed on CPU -> byte-identical generations (models reused)."""
+    work = tmp_path / "again"
+    run_dir = work / "results" / ci_run.name
+    shutil.copytree(ci_run / "models", run_dir / "models")
+    shutil.copytree(ci_run / "data", run_dir / "data")
+    target = f"results/{ci_run.name}/generations/rl/eval.parquet"
+    proc = run_snakemake(work, target, "--touch")  # mark the copied inputs as up to date
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run_dir / "generations" / "rl" / "eval.parquet").unlink(missing_ok=True)
+    proc = run_snakemake(work, target)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (run_dir / "generations/rl/eval.parquet").read_bytes() == (ci_run / "generations/rl/eval.parquet").read_bytes()
+
+
+def test_nothing_left_to_do_after_run(ci_workdir):
+    proc = run_snakemake(ci_workdir, "-n")
+    assert proc.returncode == 0
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_lint_is_clean(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--lint",
+                           "--configfile", str(ROOT / "config/ci.yaml"), "--directory", str(tmp_path)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Congratulations" in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("task: {n_trian: 3}", "task.n_trian' is not allowed"),
+    ("sampling: {n_samples: -1}", "sampling.n_samples"),
+    ("bogus_key: 1", "bogus_key' is not allowed"),
+    ("pairs: [{name: x, base: base, tuned: nosuch}]", "unknown model 'nosuch'"),
+])
+def test_bad_config_is_one_line_without_traceback(tmp_path, override, expected):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text((ROOT / "config/ci.yaml").read_text() + "\n" + override + "\n")
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-n", "--cores", "1",
+                           "--configfile", str(cfg), "--directory", str(tmp_path)],
+                          capture_output=True, text=True, cwd=ROOT)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert expected in out
+    assert "Traceback" not in out
+    assert not (tmp_path / "results").exists()
+
+
+def test_dataset_row_without_answer_fails_before_generation(ci_run, tmp_path):
+    work = tmp_path / "w"
+    run_dir = work / "results" / ci_run.name
+    shutil.copytree(ci_run / "models", run_dir / "models")
+    shutil.copytree(ci_run / "data", run_dir / "data")
+    data = pl.read_parquet(run_dir / "data" / "eval.parquet")
+    data.with_columns(pl.when(pl.col("problem_id") == 3).then(None).otherwise(pl.col("answer")).alias("answer")) \
+        .write_parquet(run_dir / "data" / "eval.parquet")
+    target = f"results/{ci_run.name}/generations/base/eval.parquet"
+    run_snakemake(work, target, "--touch")
+    (run_dir / "generations" / "base" / "eval.parquet").unlink(missing_ok=True)
+    proc = run_snakemake(work, target)
+    assert proc.returncode != 0
+    log = (run_dir / "logs" / "generate" / "base" / "eval.log").read_text()
+    assert "problem_id 3 has no answer" in log
+    assert not (run_dir / "generations" / "base" / "eval.parquet").exists()
+    assert not list((run_dir / "generations" / "base").glob("*.tmp"))

@@ -1,0 +1,35 @@
+"""The shift stage of the ci pipeline: every figure, the summary table and the dumps exist and are sane."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from tokenshift.figures_shift import FIGURES
+from tokenshift.parquet_io import read_metadata
+
+
+def test_every_shift_figure_is_built(ci_run):
+    for name in FIGURES:
+        pdf, png = ci_run / "figures" / f"{name}.pdf", ci_run / "figures" / f"{name}.png"
+        assert pdf.read_bytes()[:4] == b"%PDF", name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000, name
+
+
+def test_shift_summary_table(ci_run):
+    csv = pl.read_csv(ci_run / "tables" / "shift_summary.csv")
+    assert set(csv["pair"]) == {"rl", "sft"}
+    assert (csv["n_positions"] > 0).all()
+    for col in ("pct_near_zero", "pct_high"):
+        assert csv[col].is_between(0, 100).all()
+    md = (ci_run / "tables" / "shift_summary.md").read_text()
+    assert md.startswith("| pair | dataset |") and md.count("\n") == 2 + csv.height
+
+
+def test_dumps_cover_the_tuned_responses(ci_run):
+    for pair in ("rl", "sft"):
+        dump = pl.read_parquet(ci_run / "dump" / pair / "eval.parquet")
+        gen = pl.read_parquet(ci_run / "generations" / pair / "eval.parquet")
+        assert dump.height == sum(len(r) for r in gen["response_ids"])
+        assert dump["js"].is_between(0, 0.6932).all() and dump["correct"].null_count() == 0
+        meta = read_metadata(ci_run / "dump" / pair / "eval.parquet")
+        assert meta["tuned"].endswith(f"models/{pair}") and meta["base"].endswith("models/base")

@@ -1,0 +1,16 @@
+"""Rule dump: teacher-forced per-token table of one pair on one dataset's responses."""
+
+from tokenshift.divergence import DivergenceConfig
+from tokenshift.dump import DumpOptions, run_dump
+from tokenshift.rulectx import rule_context
+
+smk = snakemake  # noqa: F821
+with rule_context(smk) as log:
+    s = smk.params.settings
+    cfg = DivergenceConfig(temperature=s["temperature"], top_p=s["top_p"], extra_top_p=tuple(s["extra_top_p"]),
+                           chunk=s["chunk"])
+    opts = DumpOptions(batch_size=s["batch_size"], dtype=s["dtype"], answer_marker=s["answer_marker"],
+                       trust_remote_code=smk.params.trust_remote_code)
+    summary = run_dump(smk.input.base, smk.input.tuned, smk.input.responses, smk.output[0], cfg, opts,
+                       correct_path=smk.input.correct, progress=log)
+    print(f"{summary.n_positions} positions, {summary.n_empty} empty responses skipped", file=log)

@@ -1,0 +1,15 @@
+"""Rule figure_<name>: one shift figure (PDF + PNG) from its statistics tables."""
+
+import polars as pl
+
+from tokenshift.figures_shift import render
+from tokenshift.rulectx import rule_context
+from tokenshift.shiftstats import StatsParams
+
+smk = snakemake  # noqa: F821
+with rule_context(smk):
+    s = dict(smk.params.stats)
+    params = StatsParams(**{**s, "tail_thresholds": tuple(s["tail_thresholds"])})
+    tables = {name: pl.read_parquet(path) for name, path in zip(smk.params.table_names, smk.input.tables)}
+    render(smk.params.figure, tables, list(smk.params.primary), list(smk.params.compare), params,
+           smk.output.pdf, smk.output.png)

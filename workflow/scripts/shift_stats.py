@@ -1,0 +1,13 @@
+"""Rule shift_stats: every tidy statistics table over every dump of the run (one scan setup, one job)."""
+
+from tokenshift.parquet_io import write_parquet
+from tokenshift.rulectx import rule_context
+from tokenshift.shiftstats import TABLES, StatsParams, scan_dumps
+
+smk = snakemake  # noqa: F821
+with rule_context(smk):
+    s = dict(smk.params.stats)
+    params = StatsParams(**{**s, "tail_thresholds": tuple(s["tail_thresholds"])})
+    lf = scan_dumps([(pair, dataset, path) for (pair, dataset), path in zip(smk.params.entries, smk.input.dumps)])
+    for name, compute in TABLES.items():
+        write_parquet(compute(lf, params), smk.output[name], metadata={"stats": s})

@@ -1,0 +1,13 @@
+"""Rule shift_summary: the headline shift numbers as CSV and Markdown."""
+
+import polars as pl
+
+from tokenshift.parquet_io import write_text
+from tokenshift.rulectx import rule_context
+from tokenshift.shiftstats import summary_markdown
+
+smk = snakemake  # noqa: F821
+with rule_context(smk):
+    df = pl.read_parquet(smk.input.table)
+    write_text(df.write_csv(), smk.output.csv)
+    write_text(summary_markdown(df), smk.output.md)

@@ -1,0 +1,87 @@
+"""Budget sweeps with shared prefixes (DESIGN.md §5).
+
+A run with budget b equals the run with the largest budget K up to the position of the
+K-run's (b+1)-th switch, where budget b is exhausted; from there it is a primary-only
+completion. So one K-run plus a forked primary-only completion per (row, smaller budget)
+whose row switched more than b times yields every budget exactly, and budgets above a
+row's natural switch count cost nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+import torch
+
+from ..errors import UserError
+from ..generation import SamplingParams, batches
+from .context import Rule
+from .engine import EngineStats, check_budget, cross_sample_batch
+from .fast import DEFAULT_CHUNK, ChunkPolicy
+from .state import CrossResult
+
+
+def check_budgets(budgets: list[int]) -> list[int]:
+    """Budgets must be integers >= 0 in strictly increasing order (a sweep forks from the largest)."""
+    if not budgets:
+        raise UserError("budget list is empty")
+    for b in budgets:
+        check_budget(b)
+    if any(b2 <= b1 for b1, b2 in pairwise(budgets)):
+        raise UserError(f"budget list must be strictly increasing, got {list(budgets)}")
+    return list(budgets)
+
+
+@dataclass
+class SweepStats:
+    """Costs of a sweep, and the fork positions that tell how much sharing can save."""
+
+    full: EngineStats = field(default_factory=EngineStats)
+    forks: EngineStats = field(default_factory=EngineStats)
+    fork_positions: list[int] = field(default_factory=list)
+    n_forks: int = 0
+
+    def add(self, other: SweepStats) -> None:
+        self.full.add(other.full)
+        self.forks.add(other.forks)
+        self.fork_positions.extend(other.fork_positions)
+        self.n_forks += other.n_forks
+
+
+def fork_plan(results: list[CrossResult], budgets: list[int]) -> list[tuple[int, int, int]]:
+    """(row, budget, fork position) for every row that switched more than ``budget`` times."""
+    plan = []
+    for b in budgets[:-1]:
+        for r, res in enumerate(results):
+            if res.n_switches > b:
+                plan.append((r, b, res.switches[b].position))
+    return plan
+
+
+def sweep_batch(primary: torch.nn.Module, intervention: torch.nn.Module, vocab_size: int,
+                prompt_ids: list[list[int]], problem_ids: torch.Tensor, sample_idx: torch.Tensor,
+                params: SamplingParams, rule: Rule, budgets: list[int], eos_id: int, pad_id: int,
+                engine: str = "fast", noise: str = "independent", chunk: ChunkPolicy = DEFAULT_CHUNK,
+                fork_batch_size: int | None = None) -> tuple[dict[int, list[CrossResult]], SweepStats]:
+    """Results per budget for one batch of rows, from one largest-budget run plus forks."""
+    budgets = check_budgets(budgets)
+    stats = SweepStats()
+    full, st = cross_sample_batch(primary, intervention, vocab_size, prompt_ids, problem_ids, sample_idx, params,
+                                  rule, budgets[-1], eos_id, pad_id, engine, noise, chunk=chunk)
+    stats.full.add(st)
+    out = {b: list(full) for b in budgets}
+    plan = fork_plan(full, budgets)
+    stats.n_forks = len(plan)
+    stats.fork_positions = [p for _, _, p in plan]
+    size = fork_batch_size or max(1, len(prompt_ids))
+    for part in batches(plan, size):
+        rows = [r for r, _, _ in part]
+        prefixes = [full[r].response_ids[:p] for r, _, p in part]
+        forked, st = cross_sample_batch(primary, intervention, vocab_size, [prompt_ids[r] for r in rows],
+                                        problem_ids[rows], sample_idx[rows], params, rule, 0, eos_id, pad_id,
+                                        engine, noise, prefixes=prefixes, chunk=chunk)
+        stats.forks.add(st)
+        for (r, b, p), res in zip(part, forked):
+            out[b][r] = CrossResult(res.response_ids, res.finish_reason, full[r].switches[:b])
+    return out, stats

@@ -1,0 +1,300 @@
+"""Shift statistics of per-token dumps as tidy tables (polars, lazy), one function per table.
+
+Every table is grouped by ``pair`` and ``dataset`` so one file serves the per-pair figures and
+the SFT-vs-RL comparisons alike. Empty subsets (no JS > 0.1 positions, say) give zero-count
+rows or no rows, never an error; figures print a note for them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import polars as pl
+
+KEYS = ["pair", "dataset"]
+RANK_BINS = [(1, 1, "1"), (2, 2, "2"), (3, 3, "3"), (4, 5, "4-5"), (6, 10, "6-10"), (11, None, ">10")]
+
+
+@dataclass(frozen=True)
+class StatsParams:
+    """Thresholds and binning shared by the tables (DESIGN.md §3 defaults)."""
+
+    top_p: float = 1.0  # the analysis top_p of the ``js`` column, for labels
+    near_zero: float = 1e-3
+    high: float = 0.1
+    tail_thresholds: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 0.05, 0.1)
+    tail_subset: float = 0.01  # Fig 18b: tuned probability of top-1 tokens with base prob below this
+    position_bins: int = 20
+    window: int = 64
+    top_tokens: int = 20
+    hist_tokens: int = 5
+    hist_bins: int = 40
+    percentiles: tuple[float, ...] = field(default_factory=lambda: tuple(float(q) for q in range(101)))
+
+
+def scan_dumps(entries: list[tuple[str, str, str | Path]]) -> pl.LazyFrame:
+    """One lazy frame over several dumps, tagged with their ``pair`` and ``dataset``."""
+    frames = [pl.scan_parquet(path).with_columns(pair=pl.lit(pair), dataset=pl.lit(dataset))
+              for pair, dataset, path in entries]
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def js_columns(lf: pl.LazyFrame, top_p: float) -> dict[str, float]:
+    """JS columns present in the dump and the top_p each was computed at."""
+    out = {}
+    for name in lf.collect_schema().names():
+        if name == "js":
+            out[name] = top_p
+        elif name == "js_full":
+            out[name] = 1.0
+        elif name.startswith("js_p") and name[4:].isdigit():
+            out[name] = int(name[4:]) / 100
+    return out
+
+
+def _high(p: StatsParams) -> pl.Expr:
+    return pl.col("js") > p.high
+
+
+def _percentiles(col: str, qs: list[float]) -> list[pl.Expr]:
+    """Linear-interpolation percentiles (numpy's default) from one sort per group."""
+    pos = pl.lit(pl.Series(qs)) / 100 * (pl.len() - 1)
+    lo = pos.floor().cast(pl.UInt32)
+    hi = pos.ceil().cast(pl.UInt32)
+    s = pl.col(col).drop_nulls().sort()
+    return [pl.lit(pl.Series(qs)).alias("percentile"), s.gather(lo).alias("_lo"), s.gather(hi).alias("_hi"),
+            (pos - pos.floor()).alias("_w")]
+
+
+def js_percentiles(lf: pl.LazyFrame, p: StatsParams) -> pl.DataFrame:
+    """Fig 1/8/26/28: the JS value at each percentile, for every JS column (top_p) present."""
+    parts = []
+    for col, tp in js_columns(lf, p.top_p).items():
+        q = (lf.select(*KEYS, col).filter(pl.col(col).is_not_null()).group_by(KEYS)
+             .agg(_percentiles(col, list(p.percentiles))).explode("percentile", "_lo", "_hi", "_w")
+             .select(*KEYS, pl.lit(tp).alias("top_p"), pl.lit(col).alias("column"), "percentile",
+                     (pl.col("_lo") + (pl.col("_hi") - pl.col("_lo")) * pl.col("_w")).cast(pl.Float64).alias("js")))
+        parts.append(q)
+    return pl.concat(parts).collect().sort(KEYS + ["top_p", "percentile"])
+
+
+def position_profile(lf: pl.LazyFrame, p: StatsParams) -> pl.DataFrame:
+    """Fig 2/10: JS mean, median and percentile bands by normalised-position bin."""
+    b = p.position_bins
+    return (lf.with_columns(bin=(pl.col("norm_position") * b).floor().clip(0, b - 1).cast(pl.Int32))
+            .group_by(KEYS + ["bin"])
+            .agg(n=pl.len(), mean=pl.col("js").mean(), median=pl.col("js").median(),
+                 q10=pl.col("js").quantile(0.10, "linear"), q25=pl.col("js").quantile(0.25, "linear"),
+                 q75=pl.col("js").quantile(0.75, "linear"), q90=pl.col("js").quantile(0.90, "linear"))
+            .with_columns(center=(pl.col("bin") + 0.5) / b).collect().sort(KEYS + ["bin"]))
+
+
+def local_averages(lf: pl.LazyFrame, p: StatsParams) -> pl.DataFrame:
+    """Fig 22: mean JS by distance (tokens) from the response start and from the answer-span start."""
+    w = p.window
+    start = (lf.filter(pl.col("position") < w).group_by(KEYS + ["position"])
+             .agg(n=pl.len(), mean_js=pl.col("js").mean())
+             .select(*KEYS, pl.lit("start").alias("anchor"), pl.col("position").cast(pl.Int32).alias("distance"),
+                     "n", "mean_js"))
+    ans = (lf.filter(pl.col("answer_start").is_not_null())
+           .with_columns(distance=(pl.col("position") - pl.col("answer_start")).cast(pl.Int32))
+           .filter(pl.col("distance").abs() <= w).group_by(KEYS + ["distance"])
+           .agg(n=pl.len(), mean_js=pl.col("js").mean())
+           .select(*KEYS, pl.lit("answer").alias("anchor"), "distance", "n", "mean_js"))
+    return pl.concat([start, ans]).collect().sort(KEYS + ["anchor", "distance"])
+
+
+def _divergence_bin(p: StatsParams) -> pl.Expr:
+    return (pl.when(pl.col("js") < p.near_zero).then(pl.lit(f"low (JS < {p.near_zero:g})"))
+            .when(_high(p)).then(pl.lit(f"high (JS > {p.high:g})")).otherwise(None).alias("js_bin"))
+
+
+def _histogram(value: pl.Expr, lo: float, hi: float, bins: int) -> list[pl.Expr]:
+    """Expressions for a fixed-edge histogram bin index; values outside are clipped into the end bins."""
+    width = (hi - lo) / bins
+    return [((value - lo) / width).floor().clip(0, bins - 1).cast(pl.Int32).alias("bin")]
+
+
+def _with_edges(df: pl.DataFrame, lo: float, hi: float, bins: int, group: list[str]) -> pl.DataFrame:
+    width = (hi - lo) / bins
+    return df.with_columns(bin_lo=lo + pl.col("bin") * width, bin_hi=lo + (pl.col("bin") + 1) * width,
+                           share=pl.col("count") / pl.col("count").sum().over(group))
+
+
+def entropy_by_divergence(lf: pl.LazyFrame, p: StatsParams) -> pl.DataFrame:
+    """Fig 3/13/16: histograms of base and tuned entropy in the low and high divergence bins."""
+    top = lf.select(pl.max_horizontal(pl.col("entropy_base").max(), pl.col("entropy_tuned").max())).collect().item()
+    hi = float(top) if top is not None and top > 0 else 1.0
+    long = (lf.with_columns(_divergence_bin(p)).filter(pl.col("js_bin").is_not_null())
+            .unpivot(index=KEYS + ["js_bin"], on=["entropy_base", "entropy_tuned"], variable_name="model",
+                     value_name="entropy")
+            .with_columns(pl.col("model").str.replace("entropy_", "")))
+    group = KEYS + ["js_bin", "model"]
+    counts = (long.with_columns(_histogram(pl.col("entropy"), 0.0, hi, p.hist_bins))
+              .group_by(group + ["bin"]).agg(count=pl.len()).collect())
+    return _with_edges(counts, 0.0, hi, p.hist_bins, group).sort(group + ["bin"])
+
+
+def sequence_means(lf: pl.LazyFrame, p: StatsParams) -> pl.DataFrame:
+    """Fig 23: per-response mean entropy (base, tuned) against mean JS."""
+    return (lf.group_by(KEYS + ["problem_id", "sample_idx"])
+            .agg(length=pl.len(), mean_js=pl.col("js").mean(), mean_js_full=pl.col("js_full").mean(),
+                 share_high=_high(p).mean(), mean_entropy_base=pl.col("entropy_base").mean(),
+                 mean_entropy_tuned=pl.col("entropy_tuned").mean(), correct=pl.col("correct").first())
+            .collect().sort(KEYS + ["problem_id", "sample_idx"]))
+
+
+def token_frequency(lf: pl.LazyFrame, p: StatsParams) -> pl.DataFrame:
+    """Fig 4: the most frequent sampled tokens at high and at low divergence, ranked."""
+    group = KEYS + ["js_bin"]
+    return (lf.with_columns(_divergence_bin(p)).filter(pl.col("js_bin").is_not_null())
+            .group_by(group + ["token_text"]).agg(count=pl.len())
+            .with_columns(share=pl.col("count") / pl.col("count").sum().over(group))
+            .sort(group + ["count", "token_text"], descending=[False] * len(group) + [True, False])
+            .with_columns(rank=pl.int_range(1, pl.len() + 1).over(group))
+            .filter(pl.col("rank") <= p.top_tokens).collect().sort(group + ["rank"]))
+
+
+JS_LOG_FLOOR = -6.0  # log10 JS below this goes to the first bin (JS = 0 included)
+
+
+def token_js_histograms(lf: pl.LazyFrame, p: StatsParams) -> pl.DataFrame:
+    """Fig 19: log10-JS histograms over all occurrences of the tokens most frequent at high / low JS."""
+    freq = token_frequency(lf, p).filter(pl.col("rank") <= p.hist_tokens)
+    chosen = freq.select(*KEYS, pl.col("js_bin").alias("selected_by"), "token_text", "rank").lazy()
+    hi = math.log10(math.log(2))
+    group = KEYS + ["selected_by", "token_text"]
+    logjs = pl.col("js").clip(lower_bound=10 ** JS_LOG_FLOOR).log10()
+    counts = (lf.select(*KEYS, "token_text", "js").join(chosen, on=KEYS + ["token_text"], how="inner")
+              .with_columns(_histogram(logjs, JS_LOG_FLOOR, hi, p.hist_bins))
+              .group_by(group + ["rank", "bin"]).agg(count=pl.len()).collect())
+    return _with_edges(counts, JS_LOG_FLOOR, hi, p.hist_bins, group).sort(group + ["bin"])
+
+
+def topk_overlap(lf: pl.LazyFrame, p: StatsParams) -> pl.DataFrame:
+    """Fig 7/11: mean |TopK(base) ∩ TopK(tuned)| / k for k = 1..K, at JS > high and over all positions."""
+    k_max = lf.select(pl.col("topk_overlap").list.len().max()).collect().item() or 0
+    parts = []
+    for subset, cond in ((f"JS > {p.high:g}", _high(p)), ("all", pl.lit(True))):
+        exprs = [(pl.col("topk_overlap").list.get(k - 1).cast(pl.Float64) / k).filter(cond).mean().alias(str(k))
+                 for k in range(1, max(k_max, 1) + 1)]
+        agg = lf.group_by(KEYS).agg(cond.sum().cast(pl.UInt32).alias("n"), *exprs).collect()
+        agg = agg.unpivot(index=KEYS + ["n"], variable_name="k", value_name="overlap")
+        parts.append(agg.with_columns(subset=pl.lit(subset), k=pl.col("k").cast(pl.Int32)))
+    cols = KEYS + ["subset", "k", "n", "overlap"]
+    return pl.concat([d.select(cols) for d in parts]).sort(KEYS + ["subset", "k"])
+
+
+def _rank_bin(col: str) -> pl.Expr:
+    expr = pl.when(pl.lit(False)).then(pl.lit(""))
+    for lo, hi, label in RANK_BINS:
+        cond = pl.col(col) >= lo if hi is None else pl.col(col).is_between(lo, hi)
+        expr = expr.when(cond).then(pl.lit(label))
+    return expr.alias("base_rank")
+
+
+def rank_distribution(lf: pl.LazyFrame, p: StatsParams) -> pl.DataFrame:
+    """Fig 12/17: base-model rank of the tuned top-1..3 tokens at JS > high (share per rank bin)."""
+    cols = [f"base_rank_of_tuned_top{i}" for i in (1, 2, 3)]
+    long = (lf.filter(_high(p)).unpivot(index=KEYS, on=cols, variable_name="tuned_rank", value_name="rank")
+            .with_columns(pl.col("tuned_rank").str.extract(r"(\d)$").cast(pl.Int32), _rank_bin("rank")))
+    counts = long.group_by(KEYS + ["tuned_rank", "base_rank"]).agg(count=pl.len()).collect()
+    order = {label: i for i, (_, _, label) in enumerate(RANK_BINS)}
+    return (counts.with_columns(share=pl.col("count") / pl.col("count").sum().over(KEYS + ["tuned_rank"]),
+                                order=pl.col("base_rank").replace_strict(order, return_dtype=pl.Int32))
+            .sort(KEYS + ["tuned_rank", "order"]).drop("order"))
+
+
+def tail_shares(lf: pl.LazyFrame, p: StatsParams) -> pl.DataFrame:
+    """Fig 9/18a/20: share of JS > high positions whose tuned top-1 had base probability below each threshold."""
+    high = _high(p)
+    exprs = [(high & (pl.col("base_prob_of_tuned_top1") < t)).sum().alias(f"{t:g}") for t in p.tail_thresholds]
+    agg = lf.group_by(KEYS).agg(high.sum().cast(pl.UInt32).alias("n"), *exprs).collect()
+    long = agg.unpivot(index=KEYS + ["n"], variable_name="threshold", value_name="count")
+    return (long.with_columns(pl.col("threshold").cast(pl.Float64),
+                              share=pl.when(pl.col("n") > 0).then(pl.col("count") / pl.col("n")))
+            .sort(KEYS + ["threshold"]))
+
+
+def tail_tuned_probs(lf: pl.LazyFrame, p: StatsParams) -> pl.DataFrame:
+    """Fig 18b: histogram of the tuned top-1 probability where its base probability < tail_subset (JS > high)."""
+    group = KEYS
+    counts = (lf.filter(_high(p) & (pl.col("base_prob_of_tuned_top1") < p.tail_subset))
+              .with_columns(_histogram(pl.col("topk_probs_tuned").list.get(0), 0.0, 1.0, p.hist_bins // 2))
+              .group_by(group + ["bin"]).agg(count=pl.len()).collect())
+    return _with_edges(counts, 0.0, 1.0, p.hist_bins // 2, group).sort(group + ["bin"])
+
+
+RATIO_RANGE = (-3.0, 3.0)  # log10 r/p, clipped into the end bins
+
+
+def top3_changes(lf: pl.LazyFrame, p: StatsParams) -> pl.DataFrame:
+    """Fig 21: r(v) - p(v) and log10 r(v)/p(v) for the tuned top-3 tokens at JS > high (histograms)."""
+    parts = []
+    for i in (1, 2, 3):
+        r = pl.col("topk_probs_tuned").list.get(i - 1).cast(pl.Float64)
+        q = pl.col(f"base_prob_of_tuned_top{i}").cast(pl.Float64)
+        parts.append(lf.filter(_high(p)).select(*KEYS, pl.lit(i, pl.Int32).alias("tuned_rank"),
+                                                (r - q).alias("difference"), (r / q).log10().alias("log10_ratio")))
+    long = pl.concat(parts).unpivot(index=KEYS + ["tuned_rank"], variable_name="measure")
+    group = KEYS + ["tuned_rank", "measure"]
+    out = []
+    for measure, (lo, hi) in (("difference", (-1.0, 1.0)), ("log10_ratio", RATIO_RANGE)):
+        counts = (long.filter(pl.col("measure") == measure)
+                  .with_columns(_histogram(pl.col("value"), lo, hi, p.hist_bins))
+                  .group_by(group + ["bin"]).agg(count=pl.len(), mean=pl.col("value").mean()).collect())
+        out.append(_with_edges(counts, lo, hi, p.hist_bins, group))
+    return pl.concat(out).sort(group + ["bin"])
+
+
+OVERLAP_KS = (1, 2, 3, 5, 10)
+
+
+def shift_summary(lf: pl.LazyFrame, p: StatsParams) -> pl.DataFrame:
+    """The headline numbers per pair and dataset (C1, C7-C9 of DESIGN.md §7); nulls where no JS > high."""
+    high = _high(p)
+    overall = lf.group_by(KEYS).agg(
+        n_positions=pl.len(), n_sequences=pl.struct("problem_id", "sample_idx").n_unique(),
+        pct_near_zero=(pl.col("js") < p.near_zero).mean() * 100, pct_high=high.mean() * 100,
+        mean_js=pl.col("js").mean(), median_js=pl.col("js").median(),
+        pct_near_zero_full=(pl.col("js_full") < p.near_zero).mean() * 100,
+        mean_entropy_base=pl.col("entropy_base").mean(), mean_entropy_tuned=pl.col("entropy_tuned").mean())
+    k_max = lf.select(pl.col("topk_overlap").list.len().max()).collect().item() or 0
+    at_high = [(pl.col("topk_overlap").list.get(k - 1).cast(pl.Float64) / k).mean().alias(f"overlap_at_{k}")
+               for k in OVERLAP_KS if k <= k_max]
+    at_high += [(pl.col("base_rank_of_tuned_top1") <= 3).mean().mul(100).alias("pct_top1_in_base_top3")]
+    at_high += [(pl.col("base_prob_of_tuned_top1") < t).mean().mul(100).alias(f"pct_tail_below_{t:g}")
+                for t in p.tail_thresholds]
+    high_stats = lf.filter(high).group_by(KEYS).agg(pl.len().alias("n_high"), *at_high)
+    out = overall.join(high_stats, on=KEYS, how="left").collect().sort(KEYS)
+    return out.with_columns(pl.col("n_high").fill_null(0))
+
+
+TABLES: dict[str, Callable[[pl.LazyFrame, StatsParams], pl.DataFrame]] = {
+    "js_percentiles": js_percentiles,
+    "position_profile": position_profile,
+    "local_averages": local_averages,
+    "entropy_by_divergence": entropy_by_divergence,
+    "sequence_means": sequence_means,
+    "token_frequency": token_frequency,
+    "token_js_histograms": token_js_histograms,
+    "topk_overlap": topk_overlap,
+    "rank_distribution": rank_distribution,
+    "tail_shares": tail_shares,
+    "tail_tuned_probs": tail_tuned_probs,
+    "top3_changes": top3_changes,
+    "shift_summary": shift_summary,
+}
+
+
+def summary_markdown(df: pl.DataFrame, digits: int = 3) -> str:
+    """A GitHub Markdown table of the summary (nulls shown as '—')."""
+    cols = df.columns
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in df.iter_rows():
+        cells = ["—" if v is None else (f"{v:.{digits}g}" if isinstance(v, float) else str(v)) for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
