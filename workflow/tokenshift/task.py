@@ -69,16 +69,27 @@ def solution(problem: Problem, rng: random.Random | None = None, slip_prob: floa
 
 
 def make_problems(n: int, seed: int, min_steps: int, max_steps: int, start_id: int = 0) -> list[Problem]:
-    """``n`` random chains of ``min_steps``..``max_steps`` operations on two-digit numbers."""
+    """``n`` random chains of ``min_steps``..``max_steps`` two-digit operations.
+
+    Operands are drawn so every running total stays in 0..99: each step is a two-digit
+    addition or subtraction that may need a carry or borrow, which a small model can
+    learn exactly, so its remaining mistakes are the slips it was taught.
+    """
     if n < 0 or min_steps < 1 or max_steps < min_steps:
         raise ValueError(f"bad problem spec: n={n}, steps={min_steps}..{max_steps}")
     rng = random.Random(seed)
     out = []
     for i in range(n):
-        k = rng.randint(min_steps, max_steps)
-        operands = tuple(rng.randint(10, 99) for _ in range(k + 1))
-        ops = tuple(rng.choice("+-") for _ in range(k))
-        out.append(Problem(start_id + i, operands, ops))
+        total = rng.randint(10, 99)
+        operands, ops = [total], []
+        for _ in range(rng.randint(min_steps, max_steps)):
+            can_add, can_sub = total <= 89, total >= 10
+            op = rng.choice("+-") if can_add and can_sub else ("+" if can_add else "-")
+            x = rng.randint(10, 99 - total) if op == "+" else rng.randint(10, total)
+            total = total + x if op == "+" else total - x
+            operands.append(x)
+            ops.append(op)
+        out.append(Problem(start_id + i, tuple(operands), tuple(ops)))
     return out
 
 

@@ -1,0 +1,54 @@
+"""Mean@n and its bootstrap interval against direct computation."""
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tokenshift.datasets_io import problems_frame, read_dataset
+from tokenshift.errors import UserError
+from tokenshift.evaluation import mean_at_n, score_responses
+from tokenshift.task import split_problems
+
+
+@given(st.lists(st.lists(st.booleans(), min_size=3, max_size=3), min_size=1, max_size=30))
+@settings(max_examples=60, deadline=None)
+def test_mean_at_n_equals_average_pass_at_1(grid):
+    rows = [(pid, s, c) for pid, samples in enumerate(grid) for s, c in enumerate(samples)]
+    df = pl.DataFrame(rows, schema=["problem_id", "sample_idx", "correct"], orient="row")
+    out = mean_at_n(df, n_boot=200, seed=1)
+    assert out["mean_at_n"] == pytest.approx(np.mean([np.mean(s) for s in grid]))
+    assert out["ci_low"] <= out["mean_at_n"] + 1e-12 <= out["ci_high"] + 2e-12
+    assert out["n_problems"] == len(grid) and out["n_samples"] == 3 * len(grid)
+
+
+def test_bootstrap_interval_has_the_right_width():
+    rng = np.random.default_rng(0)
+    acc = rng.random(400) < 0.4
+    df = pl.DataFrame({"problem_id": np.arange(400), "sample_idx": 0, "correct": acc})
+    out = mean_at_n(df, n_boot=4000, seed=0)
+    se = np.sqrt(acc.mean() * (1 - acc.mean()) / 400)
+    assert out["ci_high"] - out["ci_low"] == pytest.approx(2 * 1.96 * se, rel=0.1)
+
+
+def test_scoring_uses_the_verifier():
+    _, evals = split_problems(10, 3, 0, 3, 3)
+    answers = problems_frame(evals)
+    gens = pl.DataFrame({"problem_id": [0, 0, 1], "sample_idx": [0, 1, 0],
+                         "response_text": [f"x;#{evals[0].answer}", "x;#999", "no marker"]})
+    assert score_responses(gens, answers)["correct"].to_list() == [True, False, False]
+
+
+def test_bad_datasets_are_named(tmp_path):
+    _, evals = split_problems(10, 3, 0, 3, 3)
+    frame = problems_frame(evals)
+    frame.with_columns(pl.when(pl.col("problem_id") == 1).then(pl.lit("")).otherwise(pl.col("answer"))
+                       .alias("answer")).write_parquet(tmp_path / "a.parquet")
+    with pytest.raises(UserError, match="problem_id 1 has no answer"):
+        read_dataset(tmp_path / "a.parquet")
+    frame.drop("answer").write_parquet(tmp_path / "b.parquet")
+    with pytest.raises(UserError, match="missing column 'answer'"):
+        read_dataset(tmp_path / "b.parquet")
+    with pytest.raises(UserError, match="not found"):
+        read_dataset(tmp_path / "none.parquet")
