@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from tokenshift.modeling import build_tiny_llama
 from tokenshift.vocab import build_char_tokenizer
 

@@ -4,7 +4,6 @@ import copy
 
 import pytest
 import yaml
-
 from conftest import ROOT
 from tokenshift.config import validate_config
 from tokenshift.errors import UserError

@@ -7,7 +7,6 @@ from collections import Counter
 import numpy as np
 import polars as pl
 import pytest
-
 from tokenshift.figures_shift import FIGURES, render
 from tokenshift.shiftstats import TABLES, StatsParams, scan_dumps, summary_markdown
 from tokenshift.synthdump import write_synthetic_dump

@@ -5,7 +5,6 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from tokenshift.datasets_io import problems_frame, read_dataset
 from tokenshift.errors import UserError
 from tokenshift.evaluation import mean_at_n, score_responses

@@ -1,7 +1,6 @@
 """Keyed batched generation: reproducible, batch-invariant, EOS handling."""
 
 import torch
-
 from tokenshift.generation import SamplingParams, encode_prompt, generate, sample_batch
 from tokenshift.modeling import load_model, load_tokenizer
 

@@ -9,7 +9,6 @@ import sys
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import ROOT, run_snakemake
 
 
@@ -46,7 +45,8 @@ def test_rerun_gives_byte_identical_parquet(ci_run, tmp_path):
     (run_dir / "generations" / "rl" / "eval.parquet").unlink(missing_ok=True)
     proc = run_snakemake(work, target)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert (run_dir / "generations/rl/eval.parquet").read_bytes() == (ci_run / "generations/rl/eval.parquet").read_bytes()
+    fresh, first = run_dir / "generations/rl/eval.parquet", ci_run / "generations/rl/eval.parquet"
+    assert fresh.read_bytes() == first.read_bytes()
 
 
 def test_nothing_left_to_do_after_run(ci_workdir):

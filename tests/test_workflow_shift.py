@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import polars as pl
-
 from tokenshift.figures_shift import FIGURES
 from tokenshift.parquet_io import read_metadata
 

@@ -1,7 +1,6 @@
 """Rule accuracy_figure: Mean@n per model with its bootstrap interval."""
 
 import polars as pl
-
 from tokenshift.figures_accuracy import plot_accuracy
 from tokenshift.rulectx import rule_context
 

@@ -1,7 +1,6 @@
 """Rule accuracy_table: Mean@n with 95% bootstrap CIs per model and dataset."""
 
 import polars as pl
-
 from tokenshift.evaluation import mean_at_n
 from tokenshift.parquet_io import write_text
 from tokenshift.rulectx import rule_context

@@ -1,11 +1,11 @@
 """Rule generate: n keyed samples per prompt from one model on one dataset."""
 
+import tokenshift
 from tokenshift.datasets_io import read_dataset
 from tokenshift.generation import SamplingParams, generate
 from tokenshift.modeling import load_model, load_tokenizer
 from tokenshift.parquet_io import write_parquet
 from tokenshift.rulectx import rule_context
-import tokenshift
 
 smk = snakemake  # noqa: F821
 with rule_context(smk) as log:

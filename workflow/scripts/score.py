@@ -1,7 +1,6 @@
 """Rule score: per-sample correctness of one model's responses on one dataset."""
 
 import polars as pl
-
 from tokenshift.datasets_io import read_dataset
 from tokenshift.evaluation import score_responses
 from tokenshift.parquet_io import write_parquet

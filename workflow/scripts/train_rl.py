@@ -10,4 +10,4 @@ smk = snakemake  # noqa: F821
 with rule_context(smk):
     problems = problems_from_frame(read_dataset(smk.input.train))
     with atomic_dir(smk.output.model) as out, atomic_dir(smk.output.checkpoints) as ckpt:
-        train_dapo(smk.input.init, problems, smk.params.train, out, ckpt, smk.params.seed, smk.threads)
+        train_dapo(smk.input.init, problems, smk.params.train, out, ckpt, smk.params.seed)

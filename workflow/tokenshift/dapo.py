@@ -15,7 +15,7 @@ def correctness_reward(completions: list[str], answer: list[str], **_) -> list[f
     return [1.0 if verify(c, a) else 0.0 for c, a in zip(completions, answer)]
 
 
-def dapo_config(cfg: dict, out_dir: Path, seed: int, threads: int) -> GRPOConfig:
+def dapo_config(cfg: dict, out_dir: Path, seed: int) -> GRPOConfig:
     """GRPOConfig for DAPO: several optimiser steps per rollout batch so the clip matters."""
     per_step = cfg["prompts_per_step"] * cfg["generations"]
     if per_step % cfg["steps_per_generation"]:
@@ -34,7 +34,7 @@ def dapo_config(cfg: dict, out_dir: Path, seed: int, threads: int) -> GRPOConfig
 
 
 def train_dapo(model_dir: str | Path, problems: list[Problem], cfg: dict, out_dir: str | Path,
-               checkpoint_dir: str | Path, seed: int, threads: int) -> None:
+               checkpoint_dir: str | Path, seed: int) -> None:
     """Train from ``model_dir``; final model to ``out_dir``, intermediate ones in ``checkpoint_dir``."""
     from .modeling import load_model, load_tokenizer
 
@@ -42,8 +42,9 @@ def train_dapo(model_dir: str | Path, problems: list[Problem], cfg: dict, out_di
     model = load_model(model_dir)
     model.train()
     data = Dataset.from_list([{"prompt": p.prompt, "answer": str(p.answer)} for p in problems])
-    trainer = GRPOTrainer(model=model, reward_funcs=correctness_reward, args=dapo_config(cfg, Path(checkpoint_dir), seed, threads),
-                          train_dataset=data, processing_class=tok)
+    args = dapo_config(cfg, Path(checkpoint_dir), seed)
+    trainer = GRPOTrainer(model=model, reward_funcs=correctness_reward, args=args, train_dataset=data,
+                          processing_class=tok)
     trainer.train()
     trainer.model.eval()
     trainer.model.save_pretrained(str(out_dir), safe_serialization=True)

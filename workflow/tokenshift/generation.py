@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 import polars as pl
 import torch
@@ -51,7 +51,8 @@ def batches(items: list, size: int) -> Iterator[list]:
 
 @torch.no_grad()
 def sample_batch(model: torch.nn.Module, vocab_size: int, prompt_ids: list[list[int]], problem_ids: torch.Tensor,
-                 sample_idx: torch.Tensor, params: SamplingParams, eos_id: int, pad_id: int) -> list[tuple[list[int], str]]:
+                 sample_idx: torch.Tensor, params: SamplingParams, eos_id: int,
+                 pad_id: int) -> list[tuple[list[int], str]]:
     """Sample one response per row; returns (response ids incl. EOS, finish reason) per row."""
     dec = Decoder(model, vocab_size)
     ids, mask = left_pad(prompt_ids, pad_id)

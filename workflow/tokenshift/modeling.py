@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from .errors import UserError
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
+
+from .errors import UserError
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -37,7 +38,8 @@ def _check_dir(path: str | Path, marker: str = "config.json") -> Path:
 
 
 def load_tokenizer(path: str | Path, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
-    return AutoTokenizer.from_pretrained(str(_check_dir(path, "tokenizer_config.json")), trust_remote_code=trust_remote_code)
+    path = _check_dir(path, "tokenizer_config.json")
+    return AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
 
 
 def load_model(path: str | Path, dtype: str = "float32", device: str = "cpu",

@@ -8,7 +8,7 @@ whenever a figure's code changes.
 from __future__ import annotations
 
 import ast
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -42,7 +42,7 @@ def _imported_modules(path: Path, package: str) -> set[str]:
     return {m for m in found if m.split(".")[0] == "tokenshift" and _module_file(m)}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _closure(path: Path, package: str) -> frozenset[Path]:
     out: set[Path] = set()
     todo = list(_imported_modules(path, package))

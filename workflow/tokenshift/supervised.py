@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from tqdm import tqdm
