@@ -20,11 +20,6 @@ ALL_TARGETS = []
 TRAINED = {"base", "rl", "sft"}
 
 
-wildcard_constraints:
-    model=r"[A-Za-z0-9_.-]+",
-    dataset=r"[A-Za-z0-9_.-]+",
-    pair=r"[A-Za-z0-9_.-]+",
-
 
 def model_dir(name):
     """Where model ``name`` lives: its configured path, else the run's trained copy."""
@@ -38,5 +33,5 @@ def heavy_resources(mem_mb, runtime):
 
 
 def lib(script):
-    """Library files a rule script imports (transitively): declared as inputs so edits rerun it."""
+    """Library files that a script imports (transitively), declared as inputs so edits rerun it."""
     return script_sources(Path(workflow.basedir) / "workflow" / "scripts" / script)
