@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import torch
-
 from tokenshift.divergence import DivergenceConfig
 from tokenshift.dump import DumpOptions, bare_forward, correctness, dump_loaded, load_pair, make_batches
 from tokenshift.modeling import build_tiny_llama

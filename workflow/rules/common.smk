@@ -35,3 +35,34 @@ def heavy_resources(mem_mb, runtime):
 def lib(script):
     """Library files that a script imports (transitively), declared as inputs so edits rerun it."""
     return script_sources(Path(workflow.basedir) / "workflow" / "scripts" / script)
+
+
+# Per-token dump and shift statistics (dump.smk, stats.smk).
+PAIRS = {p["name"]: p for p in config["pairs"]}
+DUMP = config["dump"]
+
+
+def dump_settings():
+    """The dump's analysis top_p and temperature: the sampling ones unless set under dump."""
+    s = config["sampling"]
+    return {
+        "top_p": DUMP["top_p"] if DUMP["top_p"] is not None else s["top_p"],
+        "temperature": DUMP["temperature"] if DUMP["temperature"] is not None else s["temperature"],
+        "extra_top_p": DUMP["extra_top_p"], "batch_size": DUMP["batch_size"], "chunk": DUMP["chunk"],
+        "dtype": DUMP["dtype"], "answer_marker": DUMP["answer_marker"],
+    }
+
+
+def responses_model(w):
+    """Whose generations a pair's dump scores (dump.responses: tuned | base)."""
+    return PAIRS[w.pair][DUMP["responses"]]
+
+
+def dump_path(pair, dataset):
+    return f"{RUN}/dump/{pair}/{dataset}.parquet"
+
+
+def stats_params():
+    s = dict(config["stats"])
+    s.pop("primary_pairs")
+    return {**s, "top_p": dump_settings()["top_p"]}

@@ -1,29 +1,5 @@
 # Stage 5 (issue 3): per-token dump of every (base, tuned) pair on each dataset's responses.
 
-PAIRS = {p["name"]: p for p in config["pairs"]}
-DUMP = config["dump"]
-
-
-def dump_settings():
-    """The dump's analysis top_p and temperature: the sampling ones unless set under dump."""
-    s = config["sampling"]
-    return {
-        "top_p": DUMP["top_p"] if DUMP["top_p"] is not None else s["top_p"],
-        "temperature": DUMP["temperature"] if DUMP["temperature"] is not None else s["temperature"],
-        "extra_top_p": DUMP["extra_top_p"], "batch_size": DUMP["batch_size"], "chunk": DUMP["chunk"],
-        "dtype": DUMP["dtype"], "answer_marker": DUMP["answer_marker"],
-    }
-
-
-def responses_model(w):
-    """Whose generations a pair's dump scores (dump.responses: tuned | base)."""
-    return PAIRS[w.pair][DUMP["responses"]]
-
-
-def dump_path(pair, dataset):
-    return f"{RUN}/dump/{pair}/{dataset}.parquet"
-
-
 rule dump:
     output:
         f"{RUN}/dump/{{pair}}/{{dataset}}.parquet",

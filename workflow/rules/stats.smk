@@ -7,12 +7,6 @@ DUMPS = [(pair, dataset) for pair in PAIRS for dataset in config["datasets"]]
 PRIMARY = STATS["primary_pairs"] or [config["pairs"][0]["name"]]
 
 
-def stats_params():
-    s = dict(STATS)
-    s.pop("primary_pairs")
-    return {**s, "top_p": dump_settings()["top_p"]}
-
-
 rule shift_stats:
     output:
         **{t: f"{RUN}/stats/{t}.parquet" for t in TABLES},

@@ -1,7 +1,6 @@
 """Rule figure_<name>: one shift figure (PDF + PNG) from its statistics tables."""
 
 import polars as pl
-
 from tokenshift.figures_shift import render
 from tokenshift.rulectx import rule_context
 from tokenshift.shiftstats import StatsParams

@@ -1,7 +1,6 @@
 """Rule shift_summary: the headline shift numbers as CSV and Markdown."""
 
 import polars as pl
-
 from tokenshift.parquet_io import write_text
 from tokenshift.rulectx import rule_context
 from tokenshift.shiftstats import summary_markdown

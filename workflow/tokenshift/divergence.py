@@ -8,8 +8,8 @@ Truncation is :func:`tokenshift.topp.truncate_top_p`, the very one used for samp
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 

@@ -8,19 +8,19 @@ draws a "no positions" note instead of failing.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import polars as pl  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import polars as pl
+import seaborn as sns
 
-from .parquet_io import atomic_path  # noqa: E402
-from .shiftstats import StatsParams  # noqa: E402
+from .parquet_io import atomic_path
+from .shiftstats import StatsParams
 
 Tables = dict[str, pl.DataFrame]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -24,11 +24,13 @@ class EngineStats:
     passes: int = 0
     steps: int = 0  # longest response per batch, summed: sequential token steps
     tokens: int = 0
+    chunk_sizes: list[int] = field(default_factory=list)  # verified chunks of the fast engine
 
     def add(self, other: EngineStats) -> None:
         self.passes += other.passes
         self.steps += other.steps
         self.tokens += other.tokens
+        self.chunk_sizes.extend(other.chunk_sizes)
 
 
 def check_budget(budget: int) -> int:
@@ -69,11 +71,10 @@ def cross_sample_batch(primary: torch.nn.Module, intervention: torch.nn.Module, 
         dec_i = Decoder(intervention, vocab_size)
         li = dec_i.prefill(ids, mask)
     start = state.t.clone()
-    if engine == "fast":
-        run_fast(dec_p, dec_i, lp, li, state, ctx, chunk)
-    else:
+    sizes = run_fast(dec_p, dec_i, lp, li, state, ctx, chunk) if engine == "fast" else []
+    if engine != "fast":
         run_reference(dec_p, dec_i, lp, li, state, ctx)
     new = state.t - start
     stats = EngineStats(dec_p.passes + (dec_i.passes if dec_i else 0), int(new.max()) if len(new) else 0,
-                        int(new.sum()))
+                        int(new.sum()), sizes)
     return state.results(), stats

@@ -59,9 +59,13 @@ DEFAULT_CHUNK = ChunkPolicy()
 
 @torch.no_grad()
 def run_fast(dec_p: Decoder, dec_i: Decoder | None, lp0: torch.Tensor, li0: torch.Tensor | None,
-             state: BatchState, ctx: Context, chunk: ChunkPolicy) -> None:
-    """Decode until every row is done, chunk by chunk; ``lp0``/``li0`` are prefill logits."""
+             state: BatchState, ctx: Context, chunk: ChunkPolicy) -> list[int]:
+    """Decode until every row is done, chunk by chunk; ``lp0``/``li0`` are prefill logits.
+
+    Returns the size of every verified chunk, for the benchmark's record of the chunk policy.
+    """
     pending: torch.Tensor | None = None
+    sizes: list[int] = []
     verify = li0 is not None and bool(state.can_switch().any())
     while not bool(state.done.all()):
         active = ~state.done
@@ -86,6 +90,7 @@ def run_fast(dec_p: Decoder, dec_i: Decoder | None, lp0: torch.Tensor, li0: torc
         n_fed = g - 1 + int(has_pending)
 
         if verify:
+            sizes.append(g)
             fed = ([pending] if has_pending else []) + drafts[: g - 1]
             cols = [] if has_pending else [li0.unsqueeze(1)]
             if fed:
@@ -116,3 +121,4 @@ def run_fast(dec_p: Decoder, dec_i: Decoder | None, lp0: torch.Tensor, li0: torc
                 dec_i.retract(keep, n_fed)
         pending = state.last_tokens()
         verify = verify and bool(state.can_switch().any())
+    return sizes

@@ -72,7 +72,7 @@ def cross_sample_dataset(primary_dir: str | Path, intervention_dir: str | Path, 
                          n_samples: int, params: SamplingParams, cfg: CrossConfig, batch_size: int,
                          dtype: str = "float32", trust_remote_code: bool = False,
                          progress: TextIO | None = None) -> tuple[pl.DataFrame, pl.DataFrame, SweepStats]:
-    """(responses: one row per budget x problem x sample, with ``correct``; switches of the largest-budget run; costs)."""
+    """(responses: a row per budget x problem x sample, with ``correct``; switches of the largest budget; costs)."""
     if n_samples < 1 or batch_size < 1:
         raise UserError(f"n_samples and batch_size must be >= 1, got {n_samples}, {batch_size}")
     tok_p = load_tokenizer(primary_dir, trust_remote_code)

@@ -82,6 +82,6 @@ def sweep_batch(primary: torch.nn.Module, intervention: torch.nn.Module, vocab_s
                                         problem_ids[rows], sample_idx[rows], params, rule, 0, eos_id, pad_id,
                                         engine, noise, prefixes=prefixes, chunk=chunk)
         stats.forks.add(st)
-        for (r, b, p), res in zip(part, forked):
+        for (r, b, _), res in zip(part, forked):
             out[b][r] = CrossResult(res.response_ids, res.finish_reason, full[r].switches[:b])
     return out, stats

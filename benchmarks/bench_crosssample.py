@@ -1,0 +1,150 @@
+"""Cross-sampling benchmarks (issue 4 §6): pass counts, wall-clock speed, sweep prefix sharing.
+
+    .venv/bin/python benchmarks/bench_crosssample.py [--models results/organism/models] [--rows 32]
+
+Prints one JSON record per line and writes them to results/bench/crosssample.jsonl. Every engine
+gets the same prompts, batch size, lengths, eps and (unlimited) budget:
+- ``crosssample_passes``: sequential forward passes per token, step-by-step ÷ fast (counted, goal >= 1.3);
+- ``crosssample_vs_naive``: wall tokens/s, fast ÷ step-by-step (goal >= 1.0);
+- ``crosssample_vs_sampling``: fast ÷ plain sampling tokens/s, step-by-step beside it, and the
+  draft-and-verify ceiling (1 - (1 - s)^g) / (s g) at the measured effective-switch rate s;
+- ``sweep_speedup``: 8 budgets from one run with forks ÷ 8 independent runs (wall), with the ideal
+  saving implied by the measured fork positions (tokens decoded).
+Uses the trained organism (``<models>/base`` and ``<models>/rl``) when present; otherwise an
+organism-sized random pair (tuned = base + noise), which the records say.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from tokenshift.crosssample import ChunkPolicy, JSThreshold, cross_sample_batch, sweep_batch
+from tokenshift.generation import SamplingParams, batches, encode_prompt, sample_batch
+from tokenshift.modeling import build_tiny_llama, load_model, load_tokenizer
+from tokenshift.task import make_problems
+from tokenshift.vocab import build_char_tokenizer
+
+OUT = Path("results/bench")
+BUDGETS = [0, 1, 2, 4, 8, 16, 32, 64]
+
+
+def models(path: Path):
+    if (path / "base" / "config.json").is_file() and (path / "rl" / "config.json").is_file():
+        return load_tokenizer(path / "base"), load_model(path / "base"), load_model(path / "rl"), f"organism {path}"
+    tok = build_char_tokenizer()
+    base = build_tiny_llama(tok, 128, 4, 4, 256, seed=0).eval()
+    tuned = build_tiny_llama(tok, 128, 4, 4, 256, seed=0).eval()
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in tuned.parameters():
+            p.add_(0.02 * torch.randn(p.shape, generator=gen))
+    return tok, base, tuned, "random organism-size pair (hidden 128, 4 layers; organism not trained yet)"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", type=Path, default=Path("results/organism/models"))
+    ap.add_argument("--rows", type=int, default=32)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--max-new-tokens", type=int, default=64)
+    ap.add_argument("--eps", type=float, default=0.05)
+    ap.add_argument("--top-p", type=float, default=0.9)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    tok, prim, inter, source = models(args.models)
+    vocab, eos, pad = len(tok), tok.eos_token_id, tok.pad_token_id
+    problems = make_problems(args.rows // 2, seed=123, min_steps=3, max_steps=5)
+    rows = [(p, s) for p in problems for s in range(2)]
+    params = SamplingParams(0, 1.0, args.top_p, args.max_new_tokens)
+    rule, unlimited = JSThreshold(args.eps), args.max_new_tokens
+    parts = []
+    for part in batches(rows, args.batch_size):
+        parts.append(([encode_prompt(tok, p.prompt) for p, _ in part], torch.tensor([p.problem_id for p, _ in part]),
+                      torch.tensor([s for _, s in part])))
+
+    def cross(engine):
+        res, stats = [], []
+        for ids, pid, sid in parts:
+            r, st = cross_sample_batch(prim, inter, vocab, ids, pid, sid, params, rule, unlimited, eos, pad,
+                                       engine=engine, chunk=ChunkPolicy())
+            res += r
+            stats.append(st)
+        return res, stats
+
+    def plain():
+        return [x for ids, pid, sid in parts for x in sample_batch(prim, vocab, ids, pid, sid, params, eos, pad)]
+
+    def sweep():
+        return [sweep_batch(prim, inter, vocab, ids, pid, sid, params, rule, BUDGETS, eos, pad)
+                for ids, pid, sid in parts]
+
+    def independent():
+        return [[cross_sample_batch(prim, inter, vocab, ids, pid, sid, params, rule, b, eos, pad) for b in BUDGETS]
+                for ids, pid, sid in parts]
+
+    timed = {"naive": lambda: cross("naive"), "fast": lambda: cross("fast"), "plain": plain,
+             "sweep": sweep, "independent": independent}
+    times = {k: [] for k in timed}
+    outs = {}
+    with torch.no_grad():
+        for _ in range(args.repeats):  # alternate, so background load hits every engine alike
+            for k, f in timed.items():
+                t = time.perf_counter()
+                outs[k] = f()
+                times[k].append(time.perf_counter() - t)
+    sec = {k: statistics.median(v) for k, v in times.items()}
+    naive_res, naive_st = outs["naive"]
+    fast_res, fast_st = outs["fast"]
+    tokens = sum(len(r.response_ids) for r in fast_res)
+    same = sum(a.response_ids == b.response_ids for a, b in zip(naive_res, fast_res))
+    steps = sum(s.steps for s in fast_st)
+    ppt_naive = sum(s.passes for s in naive_st) / steps
+    ppt_fast = sum(s.passes for s in fast_st) / steps
+    s_rate = sum(r.n_effective for r in fast_res) / tokens
+    all_rate = sum(r.n_switches for r in fast_res) / tokens
+    chunks = [g for s in fast_st for g in s.chunk_sizes]
+    gamma = statistics.mean(chunks) if chunks else 0.0
+    ceiling = (1 - (1 - s_rate) ** gamma) / (s_rate * gamma) if s_rate > 0 and gamma else 1.0
+    common = {"models": source, "rows": len(rows), "batch_size": args.batch_size,
+              "max_new_tokens": args.max_new_tokens, "eps": args.eps, "top_p": args.top_p, "budget": "unlimited",
+              "tokens": tokens, "fast_equals_naive_rows": f"{same}/{len(rows)} (float32)"}
+    tps = {k: tokens / sec[k] for k in ("naive", "fast")}
+    plain_tokens = sum(len(x[0]) for x in outs["plain"])
+    tps["plain"] = plain_tokens / sec["plain"]
+    # Sweep: tokens decoded with sharing vs without (ideal saving from the fork positions).
+    indep_tokens = sum(len(r.response_ids) for batch in outs["independent"] for res, _ in batch for r in res)
+    shared_tokens = sum(s.full.tokens + s.forks.tokens for _, s in outs["sweep"])
+    n_forks = sum(s.n_forks for _, s in outs["sweep"])
+    records = [
+        {"name": "crosssample_passes", "ratio": ppt_naive / ppt_fast, "goal": ">= 1.3",
+         "passes_per_token_naive": ppt_naive, "passes_per_token_fast": ppt_fast, "switch_rate_effective": s_rate,
+         "switch_rate_all": all_rate, "chunk_policy": "adaptive: g in 1..16 maximising (1-(1-s)^g)/s/(g+1) at the "
+         "observed effective-switch rate s (prior 1/10)", "mean_chunk": gamma, **common},
+        {"name": "crosssample_vs_naive", "ratio": tps["fast"] / tps["naive"], "goal": ">= 1.0",
+         "tokens_per_s_fast": tps["fast"], "tokens_per_s_naive": tps["naive"], **common},
+        {"name": "crosssample_vs_sampling", "ratio": tps["fast"] / tps["plain"],
+         "naive_vs_sampling": tps["naive"] / tps["plain"], "ceiling": ceiling, "switch_rate_effective": s_rate,
+         "mean_chunk": gamma, "tokens_per_s_plain": tps["plain"], **common},
+        {"name": "sweep_speedup", "ratio": sec["independent"] / sec["sweep"], "goal": ">= 1.5",
+         "budgets": BUDGETS, "ideal_saving": indep_tokens / shared_tokens, "tokens_independent": indep_tokens,
+         "tokens_shared": shared_tokens, "n_forks": n_forks, "seconds_sweep": sec["sweep"],
+         "seconds_independent": sec["independent"], **common},
+    ]
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=OUT, delete=False, suffix=".tmp") as fh:
+        for r in records:
+            fh.write(json.dumps(r) + "\n")
+    Path(fh.name).replace(OUT / "crosssample.jsonl")
+    for r in records:
+        print(json.dumps(r))
+
+
+if __name__ == "__main__":
+    main()

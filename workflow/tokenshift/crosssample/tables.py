@@ -1,0 +1,93 @@
+"""Cross-sampling summaries: accuracy and switched tokens per budget, and the paper's Table 1/3.
+
+Token percentages are per sequence, then averaged (paper Table 1: "computed at the
+sequence level"); "eff." excludes identity swaps, "all" includes them.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from ..evaluation import mean_at_n
+
+TABLE_COLUMNS = ["pair", "dataset", "direction", "mode", "eps", "budget", "mean_at_n", "ci_low", "ci_high",
+                 "eff_tokens", "all_tokens", "eff_pct", "all_pct"]
+
+
+def summarize(responses: pl.DataFrame, keys: dict, n_boot: int, seed: int) -> pl.DataFrame:
+    """One row per budget: Mean@n with bootstrap CI, mean switched tokens (# and % of the response)."""
+    rows = []
+    for (budget,), g in responses.group_by("budget", maintain_order=True):
+        acc = mean_at_n(g.select("problem_id", "sample_idx", "correct"), n_boot, seed)
+        length = g["length"].cast(pl.Float64).clip(lower_bound=1.0)
+        rows.append({
+            **keys, "budget": int(budget), "mean_at_n": acc["mean_at_n"], "ci_low": acc["ci_low"],
+            "ci_high": acc["ci_high"], "eff_tokens": float(g["n_effective"].mean()),
+            "all_tokens": float(g["n_switches"].mean()),
+            "eff_pct": float((g["n_effective"] / length).mean() * 100),
+            "all_pct": float((g["n_switches"] / length).mean() * 100),
+        })
+    return pl.DataFrame(rows).select(TABLE_COLUMNS).sort("budget")
+
+
+def target_table(table: pl.DataFrame, accuracy: pl.DataFrame, pairs: list[dict], tolerance: float) -> pl.DataFrame:
+    """Table 1/3: per (pair, dataset, direction, eps), the smallest budget reaching the target.
+
+    Forward targets the tuned model's Mean@n (reached when >= target - tolerance); reverse
+    targets the base model's (reached when <= target + tolerance). Initial accuracy is the
+    budget-0 run (the primary alone, same keyed noise). Without a budget reaching the
+    target the row shows the closest budget and ``reached`` is false.
+    """
+    acc = {(r["model"], r["dataset"]): r["mean_at_n"] for r in accuracy.iter_rows(named=True)}
+    by_name = {p["name"]: p for p in pairs}
+    rows = []
+    targeted = table.filter(pl.col("mode") == "targeted")
+    for (pair, dataset, direction, eps), g in targeted.group_by(["pair", "dataset", "direction", "eps"],
+                                                               maintain_order=True):
+        g = g.sort("budget")
+        p = by_name[pair]
+        forward = direction == "forward"
+        target = acc.get((p["tuned"] if forward else p["base"], dataset))
+        if target is None:
+            raise ValueError(f"accuracy table has no row for pair {pair} on {dataset}")
+        hit = (g["mean_at_n"] >= target - tolerance) if forward else (g["mean_at_n"] <= target + tolerance)
+        reached = g.filter(hit)
+        best = reached.head(1) if reached.height else g.sort("mean_at_n", descending=forward).head(1)
+        r = best.row(0, named=True)
+        rows.append({
+            "pair": pair, "dataset": dataset, "direction": direction, "eps": eps, "budget": r["budget"],
+            "eff_pct": r["eff_pct"], "all_pct": r["all_pct"], "eff_tokens": r["eff_tokens"],
+            "all_tokens": r["all_tokens"], "initial_acc": float(g["mean_at_n"][0]), "final_acc": r["mean_at_n"],
+            "target_acc": float(target), "reached": bool(reached.height),
+        })
+    return pl.DataFrame(rows)
+
+
+def _cells(r: dict) -> list[str]:
+    arrow = ">=" if r["direction"] == "forward" else "<="
+    final = f"{100 * r['final_acc']:.1f}" + ("" if r["reached"] else " (not reached)")
+    return [r["dataset"], f"{r['pair']} {r['direction']}", f"{r['eps']:g}", str(r["budget"]),
+            f"{r['eff_pct']:.2f}%", f"{r['all_pct']:.2f}%", f"{r['eff_tokens']:.1f}", f"{r['all_tokens']:.1f}",
+            f"{100 * r['initial_acc']:.1f}", final, f"{arrow} {100 * r['target_acc']:.1f}"]
+
+
+HEADERS = ["Dataset", "Method", "eps", "Budget", "Eff. % tokens", "% tokens", "Eff. # tokens", "# tokens",
+           "Initial acc. (%)", "Final acc. (%)", "Target (%)"]
+
+
+def to_markdown(t: pl.DataFrame) -> str:
+    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+    lines += ["| " + " | ".join(_cells(r)) + " |" for r in t.iter_rows(named=True)]
+    return "\n".join(lines) + "\n"
+
+
+def _tex(s: str) -> str:
+    return s.replace("%", r"\%").replace("_", r"\_").replace(">=", r"$\geq$").replace("<=", r"$\leq$")
+
+
+def to_latex(t: pl.DataFrame) -> str:
+    lines = [r"\begin{tabular}{" + "l" * 3 + "r" * (len(HEADERS) - 3) + "}", r"\toprule",
+             " & ".join(_tex(h) for h in HEADERS) + r" \\", r"\midrule"]
+    lines += [" & ".join(_tex(c) for c in _cells(r)) + r" \\" for r in t.iter_rows(named=True)]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
