@@ -129,10 +129,12 @@ def test_sweep_equals_independent_runs(setup, direction, engine):
 
 @functools.cache
 def _adaptive(n_eff: int, n_tok: int) -> int:
-    return ChunkPolicy().gamma(n_eff, n_tok)
+    return ChunkPolicy().gamma(torch.tensor([n_eff]), torch.tensor([n_tok]))
 
 
 def test_adaptive_chunk_shrinks_with_switch_rate():
     assert _adaptive(0, 10_000) == 16
     assert _adaptive(100, 1000) < _adaptive(10, 1000) < _adaptive(0, 1000)
     assert _adaptive(900, 1000) == 1
+    # the row that switches most sets the pace of the batch
+    assert ChunkPolicy().gamma(torch.tensor([0, 100]), torch.tensor([1000, 1000])) == _adaptive(100, 1000)

@@ -35,13 +35,15 @@ def test_crosssampling_table(ci_run):
 
 def test_budget_zero_is_the_primary_alone(ci_run):
     """Budget-0 responses are plain generations of the primary: same keyed noise, same tokens."""
-    pair = _cs_config()["pairs"][0]
-    eps = f"{_cs_config()['crosssample']['eps'][0]:g}"
-    cs = pl.read_parquet(ci_run / "crosssample" / pair["name"] / "eval" / "forward" / f"eps{eps}" / "targeted.parquet")
-    gen = pl.read_parquet(ci_run / "generations" / pair["base"] / "eval.parquet")
-    zero = cs.filter(pl.col("budget") == 0).join(gen, on=["problem_id", "sample_idx"], suffix="_gen")
-    assert zero.height > 0
-    assert (zero["response_ids"] == zero["response_ids_gen"]).all()
+    cfg = _cs_config()
+    pair, eps = cfg["pairs"][0], f"{cfg['crosssample']['eps'][0]:g}"
+    for direction, primary in (("forward", pair["base"]), ("reverse", pair["tuned"])):
+        path = ci_run / "crosssample" / pair["name"] / "eval" / direction / f"eps{eps}" / "targeted.parquet"
+        cs = pl.read_parquet(path).filter(pl.col("budget") == 0)
+        gen = pl.read_parquet(ci_run / "generations" / primary / "eval.parquet")
+        zero = cs.join(gen, on=["problem_id", "sample_idx"], suffix="_gen")
+        assert zero.height == cs.height > 0
+        assert (zero["response_ids"] == zero["response_ids_gen"]).all(), direction
 
 
 def test_target_tables(ci_run):

@@ -33,8 +33,10 @@ class ChunkPolicy:
 
     ``fixed``: always ``size``. ``adaptive``: the gamma in 1..``max_size`` that maximises
     expected accepted tokens per sequential pass, (1 - (1 - s)^g) / s / (g + 1), at the
-    effective-switch rate s observed so far (prior: 1 in 10 tokens). Without any possible
-    switch left, chunks are ``max_size`` long (pure primary decoding, nothing to verify).
+    highest effective-switch rate s observed among the rows still switching (prior: 1 in
+    10 tokens). The batch finishes when its slowest row does, and a row is slowed by its
+    own cuts, so the row that switches most sets the pace, not the batch average. Without
+    any possible switch left, chunks are ``max_size`` long (pure primary decoding).
     """
 
     kind: str = "adaptive"
@@ -47,10 +49,11 @@ class ChunkPolicy:
         if self.size < 1 or self.max_size < 1:
             raise UserError(f"chunk sizes must be >= 1, got size={self.size}, max_size={self.max_size}")
 
-    def gamma(self, n_effective: int, n_tokens: int) -> int:
+    def gamma(self, n_effective: torch.Tensor, n_tokens: torch.Tensor) -> int:
+        """Chunk size from per-row counts of effective switches and tokens (rows still switching)."""
         if self.kind == "fixed":
             return self.size
-        s = (n_effective + 1.0) / (n_tokens + 10.0)
+        s = float(((n_effective.double() + 1.0) / (n_tokens.double() + 10.0)).max()) if len(n_tokens) else 0.1
         return max(range(1, self.max_size + 1), key=lambda g: (1.0 - (1.0 - s) ** g) / s / (g + 1.0))
 
 
@@ -70,7 +73,8 @@ def run_fast(dec_p: Decoder, dec_i: Decoder | None, lp0: torch.Tensor, li0: torc
     while not bool(state.done.all()):
         active = ~state.done
         remaining = int((state.max_new_tokens - state.t)[active].max())
-        g = chunk.gamma(state.n_effective_total, state.n_committed) if verify else chunk.max_size
+        can = state.can_switch()
+        g = chunk.gamma(state.n_effective[can], state.n_new[can]) if verify else chunk.max_size
         g = max(1, min(g, remaining))
         has_pending = pending is not None
         t0 = state.t.clone()

@@ -61,8 +61,8 @@ class BatchState:
         self.done = (self.t >= max_new_tokens) | ends_eos
         self.budget = budgets.long().clone()
         self.n_switches = torch.zeros(b, dtype=torch.long)
-        self.n_effective_total = 0
-        self.n_committed = 0
+        self.n_effective = torch.zeros(b, dtype=torch.long)  # per row, this call only
+        self.n_new = torch.zeros(b, dtype=torch.long)  # tokens committed per row, this call only
         self.switches: list[list[Switch]] = [[] for _ in range(b)]
 
     def can_switch(self) -> torch.Tensor:
@@ -77,9 +77,9 @@ class BatchState:
         for r in (switched & live).nonzero().squeeze(1).tolist():
             sw = Switch(int(self.t[r]), float(score[r]), int(primary_tok[r]), int(intervention_tok[r]))
             self.switches[r].append(sw)
-            self.n_effective_total += int(sw.effective)
+            self.n_effective[r] += int(sw.effective)
         self.n_switches += (switched & live).long()
-        self.n_committed += int(live.sum())
+        self.n_new += live.long()
         ended = (tok == self.eos_id) | (self.t + 1 >= self.max_new_tokens)
         self.done = self.done | (live & ended)
         self.t = self.t + live.long()

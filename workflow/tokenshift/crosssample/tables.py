@@ -58,7 +58,7 @@ def target_table(table: pl.DataFrame, accuracy: pl.DataFrame, pairs: list[dict],
             "pair": pair, "dataset": dataset, "direction": direction, "eps": eps, "budget": r["budget"],
             "eff_pct": r["eff_pct"], "all_pct": r["all_pct"], "eff_tokens": r["eff_tokens"],
             "all_tokens": r["all_tokens"], "initial_acc": float(g["mean_at_n"][0]), "final_acc": r["mean_at_n"],
-            "target_acc": float(target), "reached": bool(reached.height),
+            "target_acc": float(target), "tolerance": tolerance, "reached": bool(reached.height),
         })
     return pl.DataFrame(rows)
 
@@ -68,7 +68,8 @@ def _cells(r: dict) -> list[str]:
     final = f"{100 * r['final_acc']:.1f}" + ("" if r["reached"] else " (not reached)")
     return [r["dataset"], f"{r['pair']} {r['direction']}", f"{r['eps']:g}", str(r["budget"]),
             f"{r['eff_pct']:.2f}%", f"{r['all_pct']:.2f}%", f"{r['eff_tokens']:.1f}", f"{r['all_tokens']:.1f}",
-            f"{100 * r['initial_acc']:.1f}", final, f"{arrow} {100 * r['target_acc']:.1f}"]
+            f"{100 * r['initial_acc']:.1f}", final,
+            f"{arrow} {100 * r['target_acc']:.1f} ± {100 * r['tolerance']:.1f}"]
 
 
 HEADERS = ["Dataset", "Method", "eps", "Budget", "Eff. % tokens", "% tokens", "Eff. # tokens", "# tokens",
@@ -82,7 +83,8 @@ def to_markdown(t: pl.DataFrame) -> str:
 
 
 def _tex(s: str) -> str:
-    return s.replace("%", r"\%").replace("_", r"\_").replace(">=", r"$\geq$").replace("<=", r"$\leq$")
+    return (s.replace("%", r"\%").replace("_", r"\_").replace(">=", r"$\geq$").replace("<=", r"$\leq$")
+            .replace("±", r"$\pm$").replace("#", r"\#"))
 
 
 def to_latex(t: pl.DataFrame) -> str:
