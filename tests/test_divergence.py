@@ -15,13 +15,17 @@ from tokenshift.divergence import (
     DivergenceConfig,
     chunked_stats,
     entropy,
-    js_divergence,
     position_stats,
     rank_of,
     sorted_topk,
     topk_overlap_counts,
 )
+from tokenshift.dump import DumpOptions, answer_start, run_dump
 from tokenshift.errors import UserError
+from tokenshift.generation import encode_prompt
+from tokenshift.jsd import js_divergence
+from tokenshift.modeling import ModelError, load_model, load_tokenizer
+from tokenshift.parquet_io import read_metadata
 from tokenshift.topp import truncate_top_p
 
 # --- independent numpy references (loops and sets, not vectorised torch) -------------------------
@@ -211,10 +215,6 @@ def test_nonfinite_logits_report_flat_index():
 
 # --- the dump on real tiny models -------------------------------------------------------------
 
-from tokenshift.dump import DumpOptions, answer_start, run_dump
-from tokenshift.generation import encode_prompt
-from tokenshift.modeling import ModelError, load_model, load_tokenizer
-from tokenshift.parquet_io import read_metadata
 
 STAT_COLUMNS = ["logprob_base", "logprob_tuned", "entropy_base", "entropy_tuned", "js", "js_full", "js_p080",
                 "base_rank_of_tuned_top1", "base_prob_of_tuned_top1", "topk_ids_base", "topk_probs_tuned"]

@@ -106,7 +106,7 @@ def test_token_frequency_matches_counter(tables, dumps):
 def test_token_js_histograms_cover_all_occurrences(tables, dumps):
     frame = dumps[1]["rl"]
     got = one(tables["token_js_histograms"], pair="rl")
-    for (sel, tok), part in got.group_by("selected_by", "token_text"):
+    for (_sel, tok), part in got.group_by("selected_by", "token_text"):
         assert part["count"].sum() == (frame["token_text"] == tok).sum()
     assert got["selected_by"].n_unique() == 2
 

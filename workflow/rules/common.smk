@@ -66,3 +66,29 @@ def stats_params():
     s = dict(config["stats"])
     s.pop("primary_pairs")
     return {**s, "top_p": dump_settings()["top_p"]}
+
+
+# Cross-sampling sweeps (crosssample.smk); the config checks live in tokenshift.config.
+CS = config["crosssample"]
+CS_PAIR_NAMES = CS["pairs"] if CS["pairs"] is not None else [config["pairs"][0]["name"]]
+CS_EPS = [f"{e:g}" for e in CS["eps"]]
+CS_MODES = ["targeted"] + (["random"] if CS["random_baseline"] else [])
+CS_DIR = f"{RUN}/crosssample/{{pair}}/{{dataset}}/{{direction}}/eps{{eps}}"
+
+
+def cs_models(w):
+    """(primary, intervention) model names: forward = base primary, reverse = tuned primary."""
+    p = PAIRS[w.pair]
+    return (p["base"], p["tuned"]) if w.direction == "forward" else (p["tuned"], p["base"])
+
+
+def cs_inputs(w):
+    """Models and prompts of one sweep; the random baseline also needs its targeted run's rate."""
+    prim, inter = cs_models(w)
+    inputs = {"primary": model_dir(prim), "intervention": model_dir(inter),
+              "dataset": f"{RUN}/data/{w.dataset}.parquet"}
+    if w.mode == "random":
+        run_dir = CS_DIR.format(pair=w.pair, dataset=w.dataset, direction=w.direction, eps=w.eps)
+        inputs["targeted"] = f"{run_dir}/targeted.parquet"
+    return inputs
+

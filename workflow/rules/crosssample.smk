@@ -1,44 +1,11 @@
 # Stage: cross-sampling sweeps (paper §3, App. A.5): directions x thresholds x budgets, targeted and random.
-from tokenshift.crosssample.sweep import check_budgets as _check_budgets  # noqa: E402
-
-CS = config["crosssample"]
-try:
-    _check_budgets(CS["budgets"])
-except UserError as exc:
-    raise WorkflowError(f"invalid config: crosssample.budgets: {exc}") from None
-_CS_PAIR_NAMES = CS["pairs"] if CS["pairs"] is not None else [config["pairs"][0]["name"]]
-_PAIRS_BY_NAME = {p["name"]: p for p in config["pairs"]}
-for _name in _CS_PAIR_NAMES:
-    if _name not in _PAIRS_BY_NAME:
-        raise WorkflowError(f"invalid config: crosssample.pairs: unknown pair {_name!r}; known: {sorted(_PAIRS_BY_NAME)}")
-CS_EPS = [f"{e:g}" for e in CS["eps"]]
-CS_MODES = ["targeted"] + (["random"] if CS["random_baseline"] else [])
-CS_DIR = f"{RUN}/crosssample/{{pair}}/{{dataset}}/{{direction}}/eps{{eps}}"
-
-
-def _cs_models(w):
-    """(primary, intervention) model names: forward = base primary, reverse = tuned primary."""
-    p = _PAIRS_BY_NAME[w.pair]
-    return (p["base"], p["tuned"]) if w.direction == "forward" else (p["tuned"], p["base"])
-
-
-def _cs_inputs(w):
-    prim, inter = _cs_models(w)
-    inputs = {"primary": model_dir(prim), "intervention": model_dir(inter),
-              "dataset": f"{RUN}/data/{w.dataset}.parquet"}
-    if w.mode == "random":
-        inputs["targeted"] = CS_DIR.format(**{k: getattr(w, k) for k in ("pair", "dataset", "direction", "eps")}) \
-            + "/targeted.parquet"
-    return inputs
-
-
 rule crosssample_run:
     output:
         responses=f"{CS_DIR}/{{mode}}.parquet",
         switches=f"{CS_DIR}/{{mode}}_switches.parquet",
     input:
         lib("crosssample_run.py"),
-        unpack(_cs_inputs),
+        unpack(cs_inputs),
     params:
         cs=CS,
         sampling=config["sampling"],
@@ -63,7 +30,7 @@ rule crosssample_run:
 
 _CS_KEYS = [
     {"pair": p, "dataset": d, "direction": r, "mode": m, "eps": float(e)}
-    for p in _CS_PAIR_NAMES for d in config["datasets"] for r in CS["directions"] for e in CS_EPS for m in CS_MODES
+    for p in CS_PAIR_NAMES for d in config["datasets"] for r in CS["directions"] for e in CS_EPS for m in CS_MODES
 ]
 
 
@@ -109,11 +76,11 @@ rule crosssample_figures:
         lib("crosssample_figures.py"),
         table=rules.crosssample_table.output.table,
         accuracy=f"{RUN}/tables/accuracy.csv",
-        tokenizer=lambda w: model_dir(_PAIRS_BY_NAME[w.pair]["base"]),
+        tokenizer=lambda w: model_dir(PAIRS[w.pair]["base"]),
         switches=lambda w: [f"{RUN}/crosssample/{w.pair}/{w.dataset}/{d}/eps{CS_EPS[0]}/targeted_switches.parquet"
                             for d in CS["directions"]],
     params:
-        pair=lambda w: _PAIRS_BY_NAME[w.pair],
+        pair=lambda w: PAIRS[w.pair],
         directions=CS["directions"],
         top=CS["top_pairs"],
     log:
@@ -131,5 +98,5 @@ if CS["enabled"]:
     ALL_TARGETS.extend([rules.crosssample_table.output.table, rules.crosssample_table.output.targets_md])
     ALL_TARGETS.extend(
         f"{RUN}/figures/crosssample_{kind}_{p}_{d}.pdf"
-        for kind in ("accuracy", "random", "pairs") for p in _CS_PAIR_NAMES for d in config["datasets"]
+        for kind in ("accuracy", "random", "pairs") for p in CS_PAIR_NAMES for d in config["datasets"]
     )

@@ -59,3 +59,13 @@ def _check_cross_references(config: dict[str, Any]) -> None:
         for role in ("base", "tuned"):
             if pair[role] not in known:
                 raise UserError(f"config key 'pairs.{i}.{role}': unknown model {pair[role]!r}; known: {sorted(known)}")
+    pair_names = {p["name"] for p in config["pairs"]}
+    for name in config["crosssample"]["pairs"] or []:
+        if name not in pair_names:
+            raise UserError(f"config key 'crosssample.pairs': unknown pair {name!r}; known: {sorted(pair_names)}")
+    from .crosssample.sweep import check_budgets  # torch-heavy: only once the cheap checks pass
+
+    try:
+        check_budgets(config["crosssample"]["budgets"])
+    except UserError as exc:
+        raise UserError(f"config key 'crosssample.budgets': {exc}") from None

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 import torch
 
 from .errors import UserError
+from .jsd import js_divergence
 from .sampling import policy_probs
 from .topp import truncate_top_p
 
-LN2 = math.log(2.0)
 AUTO_CHUNK_ELEMENTS = 1 << 23  # ~32 MiB per float32 [chunk x vocab] tensor
 
 
@@ -66,17 +66,6 @@ class NonFiniteLogits(UserError):
         super().__init__(f"non-finite logits from the {model} model at flat position {index}")
         self.model = model
         self.index = index
-
-
-def js_divergence(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-    """Jensen-Shannon divergence (nats) along the last dim, clamped to [0, ln 2] against rounding.
-
-    Identical rows give exactly 0: m == p elementwise, so every log ratio is 0.
-    """
-    m = 0.5 * (p + q)
-    kl_p = (torch.special.xlogy(p, p) - torch.special.xlogy(p, m)).sum(-1)
-    kl_q = (torch.special.xlogy(q, q) - torch.special.xlogy(q, m)).sum(-1)
-    return (0.5 * (kl_p + kl_q)).clamp(0.0, LN2)
 
 
 def entropy(p: torch.Tensor) -> torch.Tensor:
