@@ -8,7 +8,9 @@ step-by-step and the fast engine take identical decisions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -25,33 +27,31 @@ def check_eps(eps: float) -> float:
 
 
 @dataclass(frozen=True)
-class JSThreshold:
+class _Threshold:
+    """Switch where ``measure(p~_prim, p~_int) > eps``; subclasses name the divergence."""
+
+    eps: float
+    measure: ClassVar[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
+
+    def __post_init__(self) -> None:
+        check_eps(self.eps)
+
+    def __call__(self, prim: torch.Tensor, inter: torch.Tensor, problem_ids: torch.Tensor,
+                 sample_idx: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        score = type(self).measure(prim, inter)
+        return score > self.eps, score
+
+
+class JSThreshold(_Threshold):
     """The paper's rule: switch where JS(p~_prim, p~_int) > eps."""
 
-    eps: float
-
-    def __post_init__(self) -> None:
-        check_eps(self.eps)
-
-    def __call__(self, prim: torch.Tensor, inter: torch.Tensor, problem_ids: torch.Tensor,
-                 sample_idx: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        js = js_divergence(prim, inter)
-        return js > self.eps, js
+    measure = staticmethod(js_divergence)
 
 
-@dataclass(frozen=True)
-class KLThreshold:
+class KLThreshold(_Threshold):
     """Switch where KL(pi_prim || pi_int) > eps: the rule of the sequence-level bound (App. A.6)."""
 
-    eps: float
-
-    def __post_init__(self) -> None:
-        check_eps(self.eps)
-
-    def __call__(self, prim: torch.Tensor, inter: torch.Tensor, problem_ids: torch.Tensor,
-                 sample_idx: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        kl = kl_divergence(prim, inter)
-        return kl > self.eps, kl
+    measure = staticmethod(kl_divergence)
 
 
 @dataclass(frozen=True)
