@@ -7,7 +7,6 @@ draws a "no positions" note instead of failing.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ import matplotlib.pyplot as plt
 import polars as pl
 import seaborn as sns
 
-from .parquet_io import atomic_path
+from .plotting import save_figure
 from .shiftstats import StatsParams
 
 Tables = dict[str, pl.DataFrame]
@@ -279,20 +278,6 @@ FIGURES: dict[str, FigureSpec] = {
     "fig11_sft_vs_rl_topk_overlap": FigureSpec(("topk_overlap",), topk_overlap, True),
     "fig12_sft_vs_rl_base_rank": FigureSpec(("rank_distribution",), base_rank, True),
 }
-
-
-def save_figure(fig: plt.Figure, pdf: str | Path, png: str | Path) -> None:
-    """PDF and PNG, each atomically and without timestamps (same tables give the same PNG bytes)."""
-    fig.tight_layout()
-    for path, meta in ((pdf, {"CreationDate": None}), (png, {"Software": None})):
-        tmp, final = atomic_path(path)
-        try:
-            fig.savefig(tmp, format=Path(final).suffix[1:], dpi=150, metadata=meta)
-            os.replace(tmp, final)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-    plt.close(fig)
 
 
 def render(name: str, tables: Tables, primary: list[str], compare: list[str], p: StatsParams,
