@@ -21,7 +21,8 @@ def dapo_config(cfg: dict, out_dir: Path, seed: int) -> GRPOConfig:
     if per_step % cfg["steps_per_generation"]:
         raise ValueError("train_rl: prompts_per_step * generations must be divisible by steps_per_generation")
     return GRPOConfig(
-        output_dir=str(out_dir), max_steps=cfg["steps"], learning_rate=cfg["lr"], lr_scheduler_type="constant",
+        output_dir=str(out_dir), max_steps=cfg["steps"], learning_rate=cfg["lr"],
+        lr_scheduler_type="constant_with_warmup", warmup_steps=cfg["warmup"],
         loss_type="dapo", epsilon=cfg["epsilon"], epsilon_high=cfg["epsilon_high"], beta=cfg["beta"],
         num_generations=cfg["generations"], steps_per_generation=cfg["steps_per_generation"],
         per_device_train_batch_size=per_step // cfg["steps_per_generation"],

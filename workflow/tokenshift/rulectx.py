@@ -23,7 +23,7 @@ def _limit_threads(n: int) -> None:
 
 @contextlib.contextmanager
 def rule_context(smk: Any) -> Iterator[TextIO]:
-    """Send stderr (tqdm bars, warnings, logging) to the rule's log and use the rule's threads.
+    """Send stdout and stderr (tqdm bars, trainer metrics, warnings, logging) to the rule's log and use the rule's threads.
 
     Yields the log stream so progress bars can write to it explicitly. A UserError (bad
     input found before heavy work) becomes one line in the log and exit code 1, not a traceback.
@@ -33,6 +33,7 @@ def rule_context(smk: Any) -> Iterator[TextIO]:
     with contextlib.ExitStack() as stack:
         stream = stack.enter_context(open(log_path, "w")) if log_path else sys.stderr
         stack.enter_context(contextlib.redirect_stderr(stream))
+        stack.enter_context(contextlib.redirect_stdout(stream))
         logging.basicConfig(stream=stream, level=logging.INFO, force=True)
         try:
             yield stream
