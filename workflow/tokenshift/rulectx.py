@@ -23,7 +23,7 @@ def _limit_threads(n: int) -> None:
 
 @contextlib.contextmanager
 def rule_context(smk: Any) -> Iterator[TextIO]:
-    """Send stdout and stderr (tqdm bars, trainer metrics, warnings, logging) to the rule's log and use the rule's threads.
+    """Send stdout and stderr (progress bars, trainer metrics, logging) to the rule's log; use its threads.
 
     Yields the log stream so progress bars can write to it explicitly. A UserError (bad
     input found before heavy work) becomes one line in the log and exit code 1, not a traceback.
