@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -68,7 +67,3 @@ def ci_run(tmp_path_factory) -> Path:
 def ci_workdir(ci_run: Path) -> Path:
     return ci_run.parents[1]
 
-
-def copy_tree(src: Path, dst: Path) -> Path:
-    shutil.copytree(src, dst)
-    return dst

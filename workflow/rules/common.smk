@@ -14,10 +14,8 @@ except UserError as exc:
     sys.exit(f"tokenshift: invalid config: {exc}")
 
 RUN = f"results/{config['name']}"
-LIB = sorted(str(p) for p in (Path(workflow.basedir) / "workflow" / "tokenshift").rglob("*.py"))  # transitional: use lib()
 ENVS = str(Path(workflow.basedir) / "envs")
 ALL_TARGETS = []
-TRAINED = {"base", "rl", "sft"}
 
 
 
