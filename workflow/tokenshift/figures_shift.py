@@ -32,6 +32,16 @@ def _series(df: pl.DataFrame, pairs: list[str]) -> pl.DataFrame:
     return df.with_columns(series=label)
 
 
+Panel = tuple[plt.Axes, str, pl.DataFrame]
+
+
+def _series_panels(df: pl.DataFrame, sharey: bool = False) -> tuple[plt.Figure, list[Panel]]:
+    """One panel per series, side by side: (figure, [(axes, series name, its rows)])."""
+    names = df["series"].unique(maintain_order=True).to_list() or ["(none)"]
+    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False, sharey=sharey)
+    return fig, [(ax, name, df.filter(pl.col("series") == name)) for ax, name in zip(axes[0], names)]
+
+
 def _note(ax, text: str = "no positions in this subset") -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=10, color="0.4")
 
@@ -71,10 +81,8 @@ def js_percentile_curves(t: Tables, pairs: list[str], p: StatsParams) -> plt.Fig
 def js_topp_robustness(t: Tables, pairs: list[str], p: StatsParams) -> plt.Figure:
     """Fig 26 / 28: percentile curves for every analysed top_p (incl. 1.0 = full distributions)."""
     df = _series(t["js_percentiles"], pairs).with_columns(pl.format("top-p {}", "top_p").alias("top-p"))
-    names = df["series"].unique(maintain_order=True).to_list() or ["(none)"]
-    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
-    for ax, name in zip(axes[0], names):
-        part = df.filter(pl.col("series") == name)
+    fig, panels = _series_panels(df)
+    for ax, name, part in panels:
         if not _empty(ax, part):
             sns.lineplot(part.to_pandas(), x="percentile", y="js", hue="top-p", ax=ax)
         ax.set_yscale("symlog", linthresh=p.near_zero)
@@ -85,10 +93,9 @@ def js_topp_robustness(t: Tables, pairs: list[str], p: StatsParams) -> plt.Figur
 def js_by_position(t: Tables, pairs: list[str], p: StatsParams) -> plt.Figure:
     """Fig 2 / 10: mean and median JS by normalised position, with 25-75 and 10-90 percentile bands."""
     df = _series(t["position_profile"], pairs)
-    names = df["series"].unique(maintain_order=True).to_list() or ["(none)"]
-    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False, sharey=True)
-    for ax, name in zip(axes[0], names):
-        part = df.filter(pl.col("series") == name).sort("center")
+    fig, panels = _series_panels(df, sharey=True)
+    for ax, name, part in panels:
+        part = part.sort("center")
         if not _empty(ax, part):
             x = part["center"].to_numpy()
             ax.fill_between(x, part["q10"].to_numpy(), part["q90"].to_numpy(), alpha=0.15, label="10-90%")
@@ -144,10 +151,9 @@ def entropy_bins(t: Tables, pairs: list[str], p: StatsParams) -> plt.Figure:
 def sequence_entropy_vs_js(t: Tables, pairs: list[str], p: StatsParams) -> plt.Figure:
     """Fig 23: per-response mean entropy (base) against mean JS, coloured by correctness."""
     df = _series(t["sequence_means"], pairs)
-    names = df["series"].unique(maintain_order=True).to_list() or ["(none)"]
-    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
-    for ax, name in zip(axes[0], names):
-        part = df.filter(pl.col("series") == name).with_columns(pl.col("correct").cast(pl.String).fill_null("?"))
+    fig, panels = _series_panels(df)
+    for ax, name, part in panels:
+        part = part.with_columns(pl.col("correct").cast(pl.String).fill_null("?"))
         if not _empty(ax, part, "no responses"):
             sns.scatterplot(part.to_pandas(), x="mean_entropy_base", y="mean_js", hue="correct", s=14, ax=ax)
         ax.set(xlabel="mean base entropy per response", ylabel="mean JS per response", title=str(name))
@@ -197,10 +203,9 @@ def topk_overlap(t: Tables, pairs: list[str], p: StatsParams) -> plt.Figure:
 def base_rank(t: Tables, pairs: list[str], p: StatsParams) -> plt.Figure:
     """Fig 12 / 17: base-model rank of the tuned top-1..3 tokens at JS > high."""
     df = _series(t["rank_distribution"], pairs)
-    names = df["series"].unique(maintain_order=True).to_list() or ["(none)"]
-    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False, sharey=True)
-    for ax, name in zip(axes[0], names):
-        part = df.filter(pl.col("series") == name).with_columns(pl.format("tuned top-{}", "tuned_rank").alias("tok"))
+    fig, panels = _series_panels(df, sharey=True)
+    for ax, name, part in panels:
+        part = part.with_columns(pl.format("tuned top-{}", "tuned_rank").alias("tok"))
         if not _empty(ax, part):
             sns.barplot(part.to_pandas(), x="base_rank", y="share", hue="tok", ax=ax)
         ax.set(xlabel="rank in base model", ylabel="share", title=f"{name}: JS > {p.high:g}")
