@@ -34,9 +34,19 @@ def test_slips_are_forgotten_carries_only():
         for step in sol.split(";")[:-1]:
             lhs, rhs = step.split("=")
             err = int(rhs) - _eval_chain(lhs)
-            assert err in (0, 10, -10)
+            assert err in (0, -10)
         n_wrong += not verify(sol, p.answer)
-    assert n_wrong > 100  # with every carry forgotten most chains end wrong
+    assert n_wrong > 250  # with every carry forgotten nearly every chain ends wrong
+
+
+@given(st.integers(0, 10_000), st.floats(0.0, 1.0))
+@settings(max_examples=100, deadline=None)
+def test_answer_is_wrong_iff_a_step_slipped(seed, slip_prob):
+    """Slips never cancel, so the reward tells RL exactly whether any carry was forgotten."""
+    (p,) = split_problems(1, 1, seed, 3, 5)[1]
+    noisy = solution(p, random.Random(seed), slip_prob)
+    slipped = noisy.split(";")[:-1] != solution(p).split(";")[:-1]
+    assert verify(noisy, p.answer) == (not slipped)
 
 
 def test_slip_rate_matches_probability():
@@ -64,7 +74,8 @@ def test_verifier_and_parser():
     assert extract_answer("no marker") is None
     assert verify("5-9=-4;#-4", -4) and not verify("5-9=-4;#4", -4)
     assert not verify("", 3)
-    p = Problem(0, (23, 45, 17, 8), ("+", "-", "+"))
-    assert p.prompt == "23+45-17+8="
-    assert solution(p) == "23+45=68;68-17=51;51+8=59;#59"
+    p = Problem(0, (23, 45, 17, 8), ("+", "+", "+"))
+    assert p.prompt == "23+45+17+8="
+    assert solution(p) == "23+45=68;68+17=85;85+8=93;#93"
+    assert solution(p, random.Random(0), 1.0) == "23+45=68;68+17=75;75+8=73;#73"
     assert parse_prompt(0, p.prompt) == p

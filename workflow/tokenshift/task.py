@@ -1,10 +1,11 @@
-"""The model organism's verifiable task: chains of two-digit additions and subtractions.
+"""The model organism's verifiable task: chains of two-digit additions.
 
-A problem ``23+45-17+8=`` is answered with running totals, ``23+45=68;68-17=51;51+8=59;#59``.
+A problem ``23+45+17+8=`` is answered with running totals, ``23+45=68;68+17=85;85+8=93;#93``.
 Operands and operators are copied from the prompt (near-deterministic tokens); the step
-results are the decision points. Imperfect SFT data forgets carries and borrows with some
+results are the decision points. Imperfect SFT data forgets the units carry with some
 probability, so the base model learns a specific, fixable mistake that RL can remove:
-a sparse, located shift, the phenomenon the paper studies.
+a sparse, located shift, the phenomenon the paper studies. Every slip lowers the total by
+ten, so two slips never cancel and the final answer is right iff no step slipped.
 """
 
 from __future__ import annotations
@@ -41,17 +42,14 @@ class Problem:
 
 
 def _carry_slip(a: int, op: str, b: int) -> int | None:
-    """The result with a forgotten carry/borrow, or None if the step has none."""
-    exact = a + b if op == "+" else a - b
-    if op == "+" and (abs(a) % 10 + b % 10 >= 10) and a >= 0:
-        return exact - 10
-    if op == "-" and a >= 0 and (a % 10 < b % 10):
-        return exact + 10
+    """The result with the units carry forgotten, or None if the step has no carry."""
+    if op == "+" and a >= 0 and a % 10 + b % 10 >= 10:
+        return a + b - 10
     return None
 
 
 def solution(problem: Problem, rng: random.Random | None = None, slip_prob: float = 0.0) -> str:
-    """Worked solution; with ``rng`` each carry/borrow is forgotten with ``slip_prob``.
+    """Worked solution; with ``rng`` each units carry is forgotten with ``slip_prob``.
 
     A slipped step carries its wrong total forward, so the chain stays self-consistent
     and only the slipped result is wrong, as in a real human mistake.
@@ -69,27 +67,19 @@ def solution(problem: Problem, rng: random.Random | None = None, slip_prob: floa
 
 
 def make_problems(n: int, seed: int, min_steps: int, max_steps: int, start_id: int = 0) -> list[Problem]:
-    """``n`` random chains of ``min_steps``..``max_steps`` two-digit operations.
+    """``n`` random chains of ``min_steps``..``max_steps`` two-digit additions.
 
-    Operands are drawn so every running total stays in 0..99: each step is a two-digit
-    addition or subtraction that may need a carry or borrow, which a small model can
-    learn exactly, so its remaining mistakes are the slips it was taught.
+    Totals grow to at most three digits; about half the steps carry from the units
+    column, so a problem has one or two decision points on average.
     """
     if n < 0 or min_steps < 1 or max_steps < min_steps:
         raise ValueError(f"bad problem spec: n={n}, steps={min_steps}..{max_steps}")
     rng = random.Random(seed)
     out = []
     for i in range(n):
-        total = rng.randint(10, 99)
-        operands, ops = [total], []
-        for _ in range(rng.randint(min_steps, max_steps)):
-            can_add, can_sub = total <= 89, total >= 10
-            op = rng.choice("+-") if can_add and can_sub else ("+" if can_add else "-")
-            x = rng.randint(10, 99 - total) if op == "+" else rng.randint(10, total)
-            total = total + x if op == "+" else total - x
-            operands.append(x)
-            ops.append(op)
-        out.append(Problem(start_id + i, tuple(operands), tuple(ops)))
+        k = rng.randint(min_steps, max_steps)
+        operands = tuple(rng.randint(10, 99) for _ in range(k + 1))
+        out.append(Problem(start_id + i, operands, ("+",) * k))
     return out
 
 
