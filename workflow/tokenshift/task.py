@@ -43,7 +43,7 @@ class Problem:
 
 def _carry_slip(a: int, op: str, b: int) -> int | None:
     """The result with the units carry forgotten, or None if the step has no carry."""
-    if op == "+" and a >= 0 and a % 10 + b % 10 >= 10:
+    if op == "+" and a % 10 + b % 10 >= 10:
         return a + b - 10
     return None
 
@@ -69,8 +69,8 @@ def solution(problem: Problem, rng: random.Random | None = None, slip_prob: floa
 def make_problems(n: int, seed: int, min_steps: int, max_steps: int, start_id: int = 0) -> list[Problem]:
     """``n`` random chains of ``min_steps``..``max_steps`` two-digit additions.
 
-    Totals grow to at most three digits; about half the steps carry from the units
-    column, so a problem has one or two decision points on average.
+    Totals grow past 99 (three digits at the default 3-5 steps); about half the steps
+    carry from the units column, so a problem has one or two decision points on average.
     """
     if n < 0 or min_steps < 1 or max_steps < min_steps:
         raise ValueError(f"bad problem spec: n={n}, steps={min_steps}..{max_steps}")
