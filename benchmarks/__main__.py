@@ -1,10 +1,15 @@
-"""``python -m benchmarks``: run every benchmark script here, each printing JSON records."""
+"""``python -m benchmarks``: run every benchmark module here, each printing JSON records.
+
+Each runs as ``python -m benchmarks.bench_<name>`` from the repository root, so benchmarks
+can share helpers (``benchmarks.synthdump``) and write to ``results/bench/``.
+"""
 
 import subprocess
 import sys
 from pathlib import Path
 
 here = Path(__file__).resolve().parent
-failed = [s.name for s in sorted(here.glob("bench_*.py")) if subprocess.call([sys.executable, str(s)]) != 0]
+failed = [s.stem for s in sorted(here.glob("bench_*.py"))
+          if subprocess.call([sys.executable, "-m", f"benchmarks.{s.stem}"], cwd=here.parent) != 0]
 if failed:
     sys.exit(f"benchmarks failed: {', '.join(failed)}")

@@ -1,6 +1,6 @@
 """Cross-sampling benchmarks (issue 4 §6): pass counts, wall-clock speed, sweep prefix sharing.
 
-    .venv/bin/python benchmarks/bench_crosssample.py [--models results/organism/models] [--rows 32]
+    .venv/bin/python -m benchmarks.bench_crosssample [--models results/organism/models] [--rows 32]
 
 Prints one JSON record per line and writes them to results/bench/crosssample.jsonl. Every engine
 gets the same prompts, batch size, lengths, eps and (unlimited) budget:
@@ -17,20 +17,19 @@ organism-sized random pair (tuned = base + noise), which the records say.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 from tokenshift.crosssample import ChunkPolicy, JSThreshold, cross_sample_batch, sweep_batch
-from tokenshift.generation import SamplingParams, batches, encode_prompt, sample_batch
-from tokenshift.modeling import build_tiny_llama, load_model, load_tokenizer
-from tokenshift.task import make_problems
-from tokenshift.vocab import build_char_tokenizer
+from tokenshift.data.organism import make_problems
+from tokenshift.data.vocab import build_char_tokenizer
+from tokenshift.generation.sampler import SamplingParams, batches, encode_prompt, sample_batch
+from tokenshift.models.loading import build_tiny_llama, load_model, load_tokenizer
 
-OUT = Path("results/bench")
+from benchmarks.records import emit
+
 BUDGETS = [0, 1, 2, 4, 8, 16, 32, 64]
 
 
@@ -142,13 +141,7 @@ def main() -> None:
          "tokens_shared": shared_tokens, "n_forks": n_forks, "seconds_sweep": sec["sweep"],
          "seconds_independent": sec["independent"], **common},
     ]
-    OUT.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=OUT, delete=False, suffix=".tmp") as fh:
-        for r in records:
-            fh.write(json.dumps(r) + "\n")
-    Path(fh.name).replace(OUT / "crosssample.jsonl")
-    for r in records:
-        print(json.dumps(r))
+    emit(records, "crosssample")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Dump benchmark (issue 3 §4): throughput against bare forward passes, and peak RSS vs response count.
 
-    .venv/bin/python benchmarks/bench_dump.py [--responses 256] [--repeats 3]
+    .venv/bin/python -m benchmarks.bench_dump [--responses 256] [--repeats 3]
 
 Prints one JSON record per line and writes them to results/bench/dump.jsonl:
 - ``dump_vs_forward``: dump tokens/s ÷ tokens/s of plain full-logit forward passes of the same two
@@ -13,7 +13,6 @@ Models are the organism's size (hidden 128, 4 layers, char vocabulary), built lo
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -23,12 +22,13 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import torch
-from tokenshift.divergence import DivergenceConfig
-from tokenshift.dump import DumpOptions, bare_forward, correctness, dump_loaded, load_pair, make_batches
-from tokenshift.modeling import build_tiny_llama
-from tokenshift.vocab import build_char_tokenizer
+from tokenshift.analysis.divergence import DivergenceConfig
+from tokenshift.analysis.dump import DumpOptions, bare_forward, correctness, dump_loaded, load_pair, make_batches
+from tokenshift.data.vocab import build_char_tokenizer
+from tokenshift.models.loading import build_tiny_llama
 
-OUT = Path("results/bench")
+from benchmarks.records import OUT, emit
+
 CFG = DivergenceConfig(top_p=0.9, extra_top_p=(0.7, 0.8))
 
 
@@ -81,8 +81,8 @@ def throughput(base: Path, tuned: Path, responses: Path, out: Path, repeats: int
 
 def child_peak_rss(base: Path, tuned: Path, responses: Path, out: Path, batch_size: int) -> int:
     """Peak RSS (KiB) of a fresh process that dumps ``responses``."""
-    code = ("import resource, sys; from tokenshift.dump import run_dump, DumpOptions; "
-            "from tokenshift.divergence import DivergenceConfig; "
+    code = ("import resource, sys; from tokenshift.analysis.dump import run_dump, DumpOptions; "
+            "from tokenshift.analysis.divergence import DivergenceConfig; "
             f"run_dump({str(base)!r}, {str(tuned)!r}, {str(responses)!r}, {str(out)!r}, "
             "DivergenceConfig(top_p=0.9, extra_top_p=(0.7, 0.8)), "
             f"DumpOptions(batch_size={batch_size})); "
@@ -112,11 +112,7 @@ def main() -> None:
         records.append({"name": "dump_rss_growth", "ratio": round(rss[4] / rss[1], 4), "goal": "~1 (<= 1.1)",
                         "peak_rss_mib": {f"{m}x": round(v / 1024, 1) for m, v in rss.items()},
                         "responses_1x": args.responses})
-    with open(OUT / "dump.jsonl", "w") as fh:
-        for rec in records:
-            line = json.dumps(rec, sort_keys=True)
-            print(line)
-            fh.write(line + "\n")
+    emit(records, "dump")
 
 
 if __name__ == "__main__":

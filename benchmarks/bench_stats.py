@@ -1,6 +1,6 @@
 """Statistics benchmark (issue 3 §4): every shift table over a synthetic 10-million-row dump.
 
-    .venv/bin/python benchmarks/bench_stats.py [--rows 10000000]
+    .venv/bin/python -m benchmarks.bench_stats [--rows 10000000]
 
 The table (dump schema, seeded, shaped like the paper's sparse shifts) is written once to
 results/bench/synthetic_<rows>.parquet; the tables are then computed in a fresh subprocess whose
@@ -11,18 +11,15 @@ line, also written to results/bench/stats.jsonl; ``ratio`` = seconds / 60 (<= 1 
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
-from pathlib import Path
 
-from tokenshift.synthdump import write_synthetic_dump
-
-OUT = Path("results/bench")
+from benchmarks.records import OUT, emit
+from benchmarks.synthdump import write_synthetic_dump
 
 CHILD = """
 import resource, sys, time
-from tokenshift.shiftstats import TABLES, StatsParams, scan_dumps
+from tokenshift.analysis.statistics import TABLES, StatsParams, scan_dumps
 lf = scan_dumps([("rl", "synthetic", sys.argv[1])])
 t = time.perf_counter()
 for name, f in TABLES.items():
@@ -46,10 +43,7 @@ def main() -> None:
     seconds, rss_kib = proc.stdout.split()
     rec = {"name": "stats_10m_rows", "ratio": round(float(seconds) / 60, 4), "goal": "<= 1 (60 s), rss <= 4096 MiB",
            "seconds": round(float(seconds), 2), "peak_rss_mib": round(int(rss_kib) / 1024, 1), "rows": rows}
-    line = json.dumps(rec, sort_keys=True)
-    print(line)
-    with open(OUT / "stats.jsonl", "w") as fh:
-        fh.write(line + "\n")
+    emit([rec], "stats")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from tokenshift.modeling import build_tiny_llama
-from tokenshift.vocab import build_char_tokenizer
+from tokenshift.data.vocab import build_char_tokenizer
+from tokenshift.models.loading import build_tiny_llama
 
 ROOT = Path(__file__).resolve().parents[1]
 

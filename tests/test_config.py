@@ -5,8 +5,8 @@ import copy
 import pytest
 import yaml
 from conftest import ROOT
-from tokenshift.config import validate_config
 from tokenshift.errors import UserError
+from tokenshift.pipeline.config import validate_config
 
 SCHEMA = ROOT / "config" / "schema.yaml"
 

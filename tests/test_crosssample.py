@@ -20,8 +20,8 @@ from tokenshift.crosssample import (
     sweep_batch,
 )
 from tokenshift.crosssample.fast import DEFAULT_CHUNK
-from tokenshift.generation import SamplingParams, encode_prompt, sample_batch
-from tokenshift.modeling import load_model, load_tokenizer
+from tokenshift.generation.sampler import SamplingParams, encode_prompt, sample_batch
+from tokenshift.models.loading import load_model, load_tokenizer
 
 PROMPTS = ["12+34=", "5-6+77-1=", "9=", "123+4-5+6=", "88-9=", "1+2+3+4+5+6+7="]
 MAX_NEW = 32

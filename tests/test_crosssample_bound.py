@@ -13,10 +13,10 @@ import math
 import pytest
 import torch
 from tokenshift.crosssample import KLThreshold, cross_sample_batch
-from tokenshift.decoding import Decoder
-from tokenshift.generation import SamplingParams, left_pad
-from tokenshift.modeling import build_tiny_llama
-from tokenshift.vocab import build_char_tokenizer
+from tokenshift.data.vocab import build_char_tokenizer
+from tokenshift.generation.sampler import SamplingParams, left_pad
+from tokenshift.models.decoding import Decoder
+from tokenshift.models.loading import build_tiny_llama
 
 T_MAX = 3
 

@@ -8,11 +8,11 @@ import polars as pl
 import pytest
 from tokenshift.cli import main
 from tokenshift.crosssample import CrossConfig, check_budgets
-from tokenshift.datasets_io import problems_frame
+from tokenshift.data.datasets import problems_frame
+from tokenshift.data.organism import make_problems
+from tokenshift.data.vocab import build_char_tokenizer
 from tokenshift.errors import UserError
-from tokenshift.parquet_io import write_parquet
-from tokenshift.task import make_problems
-from tokenshift.vocab import build_char_tokenizer
+from tokenshift.files.parquet import write_parquet
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from tokenshift.divergence import (
+from tokenshift.analysis.divergence import (
     DivergenceConfig,
     chunked_stats,
     entropy,
@@ -20,13 +20,13 @@ from tokenshift.divergence import (
     sorted_topk,
     topk_overlap_counts,
 )
-from tokenshift.dump import DumpOptions, answer_start, run_dump
+from tokenshift.analysis.dump import DumpOptions, answer_start, run_dump
+from tokenshift.distributions.divergences import js_divergence
+from tokenshift.distributions.topp import truncate_top_p
 from tokenshift.errors import UserError
-from tokenshift.generation import encode_prompt
-from tokenshift.jsd import js_divergence
-from tokenshift.modeling import ModelError, load_model, load_tokenizer
-from tokenshift.parquet_io import read_metadata
-from tokenshift.topp import truncate_top_p
+from tokenshift.files.parquet import read_metadata
+from tokenshift.generation.sampler import encode_prompt
+from tokenshift.models.loading import ModelError, load_model, load_tokenizer
 
 # --- independent numpy references (loops and sets, not vectorised torch) -------------------------
 
@@ -203,7 +203,7 @@ def test_chunking_is_invisible_and_bounds_the_head():
 
 
 def test_nonfinite_logits_report_flat_index():
-    from tokenshift.divergence import NonFiniteLogits
+    from tokenshift.analysis.divergence import NonFiniteLogits
     lb = torch.zeros(6, 5)
     lt = torch.zeros(6, 5)
     lt[4, 2] = float("nan")
@@ -292,7 +292,7 @@ def test_dump_is_byte_identical_on_rerun(tiny_pair, responses, tmp_path):
 
 def test_padded_vocabulary_rows_are_cut(tiny_pair, responses, tmp_path):
     """A base whose output matrix has extra (large) rows beyond the tokenizer gives the same table."""
-    from tokenshift.modeling import load_tokenizer as lt
+    from tokenshift.models.loading import load_tokenizer as lt
     base, tuned = tiny_pair
     m = load_model(base)
     old = m.get_output_embeddings().weight.shape[0]
@@ -316,8 +316,8 @@ def test_differing_tokenizers_fail_before_loading_weights(tiny_pair, responses, 
     import sys
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
     from conftest import save_tiny_model
-    from tokenshift import dump as dump_mod
-    from tokenshift.vocab import build_char_tokenizer
+    from tokenshift.analysis import dump as dump_mod
+    from tokenshift.data.vocab import build_char_tokenizer
     other = save_tiny_model(tmp_path / "other", seed=3)
     build_char_tokenizer("0123456789+-=;#x").save_pretrained(other)
     monkeypatch.setattr(dump_mod, "load_model", lambda *a, **k: pytest.fail("weights loaded before the check"))
@@ -329,7 +329,7 @@ def test_differing_tokenizers_fail_before_loading_weights(tiny_pair, responses, 
 
 def test_nan_logits_error_names_problem_sample_position(tiny_pair, tmp_path, monkeypatch):
     """A NaN hidden state of the tuned model at one position is reported as (problem, sample, position)."""
-    from tokenshift.dump import Scorer
+    from tokenshift.analysis.dump import Scorer
     tok = load_tokenizer(tiny_pair[0])
     rows = [(0, 0, "12+34=", "12+34=46#46"), (4, 1, "12+34=", "12+34=46;#46")]
     resp = write_responses(tmp_path / "g.parquet", tok, rows)

@@ -7,9 +7,10 @@ from collections import Counter
 import numpy as np
 import polars as pl
 import pytest
-from tokenshift.figures_shift import FIGURES, render
-from tokenshift.shiftstats import TABLES, StatsParams, scan_dumps, summary_markdown
-from tokenshift.synthdump import write_synthetic_dump
+from tokenshift.analysis.statistics import TABLES, StatsParams, scan_dumps, summary_markdown
+from tokenshift.figures.shift import FIGURES, render
+
+from benchmarks.synthdump import write_synthetic_dump
 
 P = StatsParams(top_p=0.7, position_bins=10, window=16, hist_bins=20)
 

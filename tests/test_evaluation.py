@@ -5,10 +5,10 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tokenshift.datasets_io import problems_frame, read_dataset
+from tokenshift.data.datasets import problems_frame, read_dataset
+from tokenshift.data.organism import split_problems
 from tokenshift.errors import UserError
-from tokenshift.evaluation import mean_at_n, score_responses
-from tokenshift.task import split_problems
+from tokenshift.evaluation.accuracy import mean_at_n, score_responses
 
 
 @given(st.lists(st.lists(st.booleans(), min_size=3, max_size=3), min_size=1, max_size=30))

@@ -1,8 +1,8 @@
 """Keyed batched generation: reproducible, batch-invariant, EOS handling."""
 
 import torch
-from tokenshift.generation import SamplingParams, encode_prompt, generate, sample_batch
-from tokenshift.modeling import load_model, load_tokenizer
+from tokenshift.generation.sampler import SamplingParams, encode_prompt, generate, sample_batch
+from tokenshift.models.loading import load_model, load_tokenizer
 
 
 def test_generation_is_reproducible_and_batch_invariant(tiny_pair):

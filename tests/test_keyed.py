@@ -4,9 +4,9 @@ import numpy as np
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tokenshift.keyed import STREAM_INTERVENTION, STREAM_PRIMARY, keyed_uniform, sample_inverse_cdf
-from tokenshift.sampling import keyed_draw, policy_probs
-from tokenshift.topp import top_p_mask
+from tokenshift.distributions.draw import keyed_draw, policy_probs
+from tokenshift.distributions.keyed import STREAM_INTERVENTION, STREAM_PRIMARY, keyed_uniform, sample_inverse_cdf
+from tokenshift.distributions.topp import top_p_mask
 
 
 def test_uniforms_are_a_pure_function_of_the_key():

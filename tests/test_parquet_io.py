@@ -5,7 +5,8 @@ import stat
 
 import polars as pl
 import pytest
-from tokenshift.parquet_io import atomic_dir, read_metadata, write_parquet, write_text
+from tokenshift.files.atomic import atomic_dir
+from tokenshift.files.parquet import read_metadata, write_parquet, write_text
 
 
 def _mode(path):

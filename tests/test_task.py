@@ -4,7 +4,7 @@ import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tokenshift.task import Problem, extract_answer, parse_prompt, solution, split_problems, verify
+from tokenshift.data.organism import Problem, extract_answer, parse_prompt, solution, split_problems, verify
 
 
 def _eval_chain(text: str) -> int:

@@ -3,8 +3,8 @@
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tokenshift.modeling import ModelError, load_model, load_tokenizer, shared_vocab_size
-from tokenshift.vocab import ALPHABET, build_char_tokenizer, save_char_tokenizer
+from tokenshift.data.vocab import ALPHABET, build_char_tokenizer, save_char_tokenizer
+from tokenshift.models.loading import ModelError, load_model, load_tokenizer, shared_vocab_size
 
 
 @given(st.text(alphabet=ALPHABET, max_size=60))

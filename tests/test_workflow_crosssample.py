@@ -5,8 +5,8 @@ from __future__ import annotations
 import polars as pl
 import yaml
 from conftest import ROOT
-from tokenshift.config import validate_config
 from tokenshift.crosssample.tables import TABLE_COLUMNS
+from tokenshift.pipeline.config import validate_config
 
 
 def _cs_config():

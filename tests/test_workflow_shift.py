@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import polars as pl
-from tokenshift.figures_shift import FIGURES
-from tokenshift.parquet_io import read_metadata
+from tokenshift.figures.shift import FIGURES
+from tokenshift.files.parquet import read_metadata
 
 
 def test_every_shift_figure_is_built(ci_run):

@@ -4,9 +4,9 @@ from pathlib import Path
 
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
-from tokenshift.config import validate_config  # noqa: E402
+from tokenshift.pipeline.config import validate_config  # noqa: E402
 from tokenshift.errors import UserError  # noqa: E402
-from tokenshift.sources import script_sources  # noqa: E402
+from tokenshift.pipeline.sources import script_sources  # noqa: E402
 
 try:
     validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
@@ -66,7 +66,7 @@ def stats_params():
     return {**s, "top_p": dump_settings()["top_p"]}
 
 
-# Cross-sampling sweeps (crosssample.smk); the config checks live in tokenshift.config.
+# Cross-sampling sweeps (crosssample.smk); the config checks live in tokenshift.pipeline.config.
 CS = config["crosssample"]
 CS_PAIR_NAMES = CS["pairs"] if CS["pairs"] is not None else [config["pairs"][0]["name"]]
 CS_EPS = [f"{e:g}" for e in CS["eps"]]

@@ -1,6 +1,6 @@
 # Stage 6 (issue 3): shift statistics (tidy tables), the summary table, one rule per figure.
-from tokenshift.figures_shift import FIGURES
-from tokenshift.shiftstats import TABLES
+from tokenshift.figures.shift import FIGURES
+from tokenshift.analysis.statistics import TABLES
 
 STATS = config["stats"]
 DUMPS = [(pair, dataset) for pair in PAIRS for dataset in config["datasets"]]

@@ -1,8 +1,8 @@
 """Rule accuracy_figure: Mean@n per model with its bootstrap interval."""
 
 import polars as pl
-from tokenshift.figures_accuracy import plot_accuracy
-from tokenshift.rulectx import rule_context
+from tokenshift.figures.accuracy import plot_accuracy
+from tokenshift.pipeline.rulectx import rule_context
 
 smk = snakemake  # noqa: F821
 with rule_context(smk):

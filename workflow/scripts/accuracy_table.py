@@ -1,9 +1,9 @@
 """Rule accuracy_table: Mean@n with 95% bootstrap CIs per model and dataset."""
 
 import polars as pl
-from tokenshift.evaluation import mean_at_n
-from tokenshift.parquet_io import write_text
-from tokenshift.rulectx import rule_context
+from tokenshift.evaluation.accuracy import mean_at_n
+from tokenshift.files.parquet import write_text
+from tokenshift.pipeline.rulectx import rule_context
 
 smk = snakemake  # noqa: F821
 with rule_context(smk):

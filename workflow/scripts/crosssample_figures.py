@@ -1,14 +1,14 @@
 """Rule crosssample_figures: accuracy vs budget, targeted vs random, switched token pairs (one pair, dataset)."""
 
 import polars as pl
-from tokenshift.crosssample.figures import (
+from tokenshift.figures.crosssample import (
     plot_accuracy_vs_budget,
     plot_targeted_vs_random,
     plot_token_pairs,
     token_pair_counts,
 )
-from tokenshift.modeling import load_tokenizer
-from tokenshift.rulectx import rule_context
+from tokenshift.models.loading import load_tokenizer
+from tokenshift.pipeline.rulectx import rule_context
 
 smk = snakemake  # noqa: F821
 with rule_context(smk):

@@ -5,10 +5,10 @@ import polars as pl
 import tokenshift
 from tokenshift.crosssample import ChunkPolicy, CrossConfig, cross_sample_dataset, switch_rate
 from tokenshift.crosssample.run import select_problems
-from tokenshift.datasets_io import read_dataset
-from tokenshift.generation import SamplingParams
-from tokenshift.parquet_io import write_parquet
-from tokenshift.rulectx import rule_context
+from tokenshift.data.datasets import read_dataset
+from tokenshift.files.parquet import write_parquet
+from tokenshift.generation.sampler import SamplingParams
+from tokenshift.pipeline.rulectx import rule_context
 
 smk = snakemake  # noqa: F821
 with rule_context(smk) as log:

@@ -2,8 +2,8 @@
 
 import polars as pl
 from tokenshift.crosssample.tables import summarize, target_table, to_latex, to_markdown
-from tokenshift.parquet_io import write_text
-from tokenshift.rulectx import rule_context
+from tokenshift.files.parquet import write_text
+from tokenshift.pipeline.rulectx import rule_context
 
 smk = snakemake  # noqa: F821
 with rule_context(smk):

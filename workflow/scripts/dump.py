@@ -1,8 +1,8 @@
 """Rule dump: teacher-forced per-token table of one pair on one dataset's responses."""
 
-from tokenshift.divergence import DivergenceConfig
-from tokenshift.dump import DumpOptions, run_dump
-from tokenshift.rulectx import rule_context
+from tokenshift.analysis.divergence import DivergenceConfig
+from tokenshift.analysis.dump import DumpOptions, run_dump
+from tokenshift.pipeline.rulectx import rule_context
 
 smk = snakemake  # noqa: F821
 with rule_context(smk) as log:

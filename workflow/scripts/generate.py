@@ -1,11 +1,11 @@
 """Rule generate: n keyed samples per prompt from one model on one dataset."""
 
 import tokenshift
-from tokenshift.datasets_io import read_dataset
-from tokenshift.generation import SamplingParams, generate
-from tokenshift.modeling import load_model, load_tokenizer
-from tokenshift.parquet_io import write_parquet
-from tokenshift.rulectx import rule_context
+from tokenshift.data.datasets import read_dataset
+from tokenshift.files.parquet import write_parquet
+from tokenshift.generation.sampler import SamplingParams, generate
+from tokenshift.models.loading import load_model, load_tokenizer
+from tokenshift.pipeline.rulectx import rule_context
 
 smk = snakemake  # noqa: F821
 with rule_context(smk) as log:

@@ -1,10 +1,11 @@
 """Rule make_data: disjoint train/eval problem sets and the organism's tokenizer."""
 
-from tokenshift.datasets_io import problems_frame
-from tokenshift.parquet_io import atomic_dir, write_parquet
-from tokenshift.rulectx import rule_context
-from tokenshift.task import split_problems
-from tokenshift.vocab import save_char_tokenizer
+from tokenshift.data.datasets import problems_frame
+from tokenshift.data.organism import split_problems
+from tokenshift.data.vocab import save_char_tokenizer
+from tokenshift.files.atomic import atomic_dir
+from tokenshift.files.parquet import write_parquet
+from tokenshift.pipeline.rulectx import rule_context
 
 with rule_context(snakemake) as log:  # noqa: F821
     task = snakemake.params.task  # noqa: F821

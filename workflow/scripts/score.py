@@ -1,10 +1,10 @@
 """Rule score: per-sample correctness of one model's responses on one dataset."""
 
 import polars as pl
-from tokenshift.datasets_io import read_dataset
-from tokenshift.evaluation import score_responses
-from tokenshift.parquet_io import write_parquet
-from tokenshift.rulectx import rule_context
+from tokenshift.data.datasets import read_dataset
+from tokenshift.evaluation.accuracy import score_responses
+from tokenshift.files.parquet import write_parquet
+from tokenshift.pipeline.rulectx import rule_context
 
 smk = snakemake  # noqa: F821
 with rule_context(smk):

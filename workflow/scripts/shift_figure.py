@@ -1,9 +1,9 @@
 """Rule figure_<name>: one shift figure (PDF + PNG) from its statistics tables."""
 
 import polars as pl
-from tokenshift.figures_shift import render
-from tokenshift.rulectx import rule_context
-from tokenshift.shiftstats import StatsParams
+from tokenshift.analysis.statistics import StatsParams
+from tokenshift.figures.shift import render
+from tokenshift.pipeline.rulectx import rule_context
 
 smk = snakemake  # noqa: F821
 with rule_context(smk):

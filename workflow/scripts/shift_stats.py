@@ -1,8 +1,8 @@
 """Rule shift_stats: every tidy statistics table over every dump of the run (one scan setup, one job)."""
 
-from tokenshift.parquet_io import write_parquet
-from tokenshift.rulectx import rule_context
-from tokenshift.shiftstats import TABLES, StatsParams, scan_dumps
+from tokenshift.analysis.statistics import TABLES, StatsParams, scan_dumps
+from tokenshift.files.parquet import write_parquet
+from tokenshift.pipeline.rulectx import rule_context
 
 smk = snakemake  # noqa: F821
 with rule_context(smk):

@@ -1,9 +1,9 @@
 """Rule shift_summary: the headline shift numbers as CSV and Markdown."""
 
 import polars as pl
-from tokenshift.parquet_io import write_text
-from tokenshift.rulectx import rule_context
-from tokenshift.shiftstats import summary_markdown
+from tokenshift.analysis.statistics import summary_markdown
+from tokenshift.files.parquet import write_text
+from tokenshift.pipeline.rulectx import rule_context
 
 smk = snakemake  # noqa: F821
 with rule_context(smk):

@@ -1,10 +1,10 @@
 """Rule train_rl: DAPO from the base model; final model plus intermediate checkpoints."""
 
-from tokenshift.dapo import train_dapo
-from tokenshift.datasets_io import read_dataset
-from tokenshift.parquet_io import atomic_dir
-from tokenshift.rulectx import rule_context
-from tokenshift.task import problems_from_frame
+from tokenshift.data.datasets import read_dataset
+from tokenshift.data.organism import problems_from_frame
+from tokenshift.files.atomic import atomic_dir
+from tokenshift.pipeline.rulectx import rule_context
+from tokenshift.training.dapo import train_dapo
 
 smk = snakemake  # noqa: F821
 with rule_context(smk):

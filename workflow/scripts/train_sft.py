@@ -1,11 +1,11 @@
 """Rules train_base (from scratch, slipped solutions) and train_sft (from base, correct solutions)."""
 
-from tokenshift.datasets_io import read_dataset
-from tokenshift.modeling import build_tiny_llama, load_model, load_tokenizer
-from tokenshift.parquet_io import atomic_dir
-from tokenshift.rulectx import rule_context
-from tokenshift.supervised import train_sft
-from tokenshift.task import problems_from_frame
+from tokenshift.data.datasets import read_dataset
+from tokenshift.data.organism import problems_from_frame
+from tokenshift.files.atomic import atomic_dir
+from tokenshift.models.loading import build_tiny_llama, load_model, load_tokenizer
+from tokenshift.pipeline.rulectx import rule_context
+from tokenshift.training.supervised import train_sft
 
 smk = snakemake  # noqa: F821
 with rule_context(smk) as log:

@@ -11,8 +11,8 @@ import importlib
 import pkgutil
 import sys
 
-from . import commands
-from .errors import UserError
+from tokenshift import commands
+from tokenshift.errors import UserError
 
 
 def build_parser() -> argparse.ArgumentParser:

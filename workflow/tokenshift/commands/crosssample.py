@@ -7,17 +7,16 @@ import argparse
 import sys
 
 import tokenshift
-
-from ..crosssample import ChunkPolicy, CrossConfig, cross_sample_dataset, switch_rate
-from ..crosssample.engine import check_budget
-from ..crosssample.fast import CHUNK_KINDS
-from ..crosssample.rules import check_eps
-from ..crosssample.run import select_problems
-from ..datasets_io import read_dataset
-from ..errors import UserError
-from ..generation import SamplingParams
-from ..modeling import load_tokenizer, shared_vocab_size
-from ..parquet_io import write_parquet
+from tokenshift.crosssample import ChunkPolicy, CrossConfig, cross_sample_dataset, switch_rate
+from tokenshift.crosssample.engine import check_budget
+from tokenshift.crosssample.fast import CHUNK_KINDS
+from tokenshift.crosssample.rules import check_eps
+from tokenshift.crosssample.run import select_problems
+from tokenshift.data.datasets import read_dataset
+from tokenshift.errors import UserError
+from tokenshift.files.parquet import write_parquet
+from tokenshift.generation.sampler import SamplingParams
+from tokenshift.models.loading import load_tokenizer, shared_vocab_size
 
 OUT_COLUMNS = ["problem_id", "sample_idx", "response_ids", "n_switches", "n_effective", "length", "finish_reason",
                "response_text", "correct"]

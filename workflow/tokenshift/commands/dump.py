@@ -6,8 +6,8 @@ import argparse
 import logging
 import sys
 
-from ..divergence import DivergenceConfig
-from ..dump import DumpOptions, run_dump
+from tokenshift.analysis.divergence import DivergenceConfig
+from tokenshift.analysis.dump import DumpOptions, run_dump
 
 
 def add_parser(subparsers) -> None:

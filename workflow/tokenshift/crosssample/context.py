@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import torch
 
-from ..errors import UserError
-from ..generation import SamplingParams
-from ..keyed import STREAM_INTERVENTION, STREAM_PRIMARY
-from ..sampling import keyed_draw, policy_probs
+from tokenshift.distributions.draw import keyed_draw, policy_probs
+from tokenshift.distributions.keyed import STREAM_INTERVENTION, STREAM_PRIMARY
+from tokenshift.errors import UserError
+from tokenshift.generation.sampler import SamplingParams
 
 # Noise stream of the intervention draw: its own (the paper's setting) or the primary's.
 NOISE_STREAMS = {"independent": STREAM_INTERVENTION, "shared": STREAM_PRIMARY}

@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..decoding import Decoder
-from ..errors import UserError
-from ..generation import SamplingParams, left_pad
-from .context import Context, Rule
-from .fast import DEFAULT_CHUNK, ChunkPolicy, run_fast
-from .reference import run_reference
-from .state import BatchState, CrossResult
+from tokenshift.crosssample.context import Context, Rule
+from tokenshift.crosssample.fast import DEFAULT_CHUNK, ChunkPolicy, run_fast
+from tokenshift.crosssample.reference import run_reference
+from tokenshift.crosssample.state import BatchState, CrossResult
+from tokenshift.errors import UserError
+from tokenshift.generation.sampler import SamplingParams, left_pad
+from tokenshift.models.decoding import Decoder
 
 ENGINES = ("fast", "naive")
 

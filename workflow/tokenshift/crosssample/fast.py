@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import torch
 
-from ..decoding import Decoder
-from ..errors import UserError
-from .context import Context
-from .state import BatchState
+from tokenshift.crosssample.context import Context
+from tokenshift.crosssample.state import BatchState
+from tokenshift.errors import UserError
+from tokenshift.models.decoding import Decoder
 
 CHUNK_KINDS = ("adaptive", "fixed")
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from ..decoding import Decoder
-from .context import Context
-from .state import BatchState
+from tokenshift.crosssample.context import Context
+from tokenshift.crosssample.state import BatchState
+from tokenshift.models.decoding import Decoder
 
 
 @torch.no_grad()

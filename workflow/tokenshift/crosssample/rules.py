@@ -14,9 +14,9 @@ from typing import ClassVar
 
 import torch
 
-from ..errors import UserError
-from ..jsd import js_divergence, kl_divergence
-from ..keyed import STREAM_RANDOM_SWITCH, keyed_uniform
+from tokenshift.distributions.divergences import js_divergence, kl_divergence
+from tokenshift.distributions.keyed import STREAM_RANDOM_SWITCH, keyed_uniform
+from tokenshift.errors import UserError
 
 
 def check_eps(eps: float) -> float:

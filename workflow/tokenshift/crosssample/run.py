@@ -13,15 +13,15 @@ import polars as pl
 import torch
 from tqdm import tqdm
 
-from ..errors import UserError
-from ..evaluation import score_responses
-from ..generation import SamplingParams, batches, encode_prompt, rows_of
-from ..modeling import load_model, load_tokenizer, shared_vocab_size
-from .context import NOISE_STREAMS
-from .engine import check_engine
-from .fast import DEFAULT_CHUNK, ChunkPolicy
-from .rules import JSThreshold, RandomPositions, check_eps
-from .sweep import SweepStats, check_budgets, sweep_batch
+from tokenshift.crosssample.context import NOISE_STREAMS
+from tokenshift.crosssample.engine import check_engine
+from tokenshift.crosssample.fast import DEFAULT_CHUNK, ChunkPolicy
+from tokenshift.crosssample.rules import JSThreshold, RandomPositions, check_eps
+from tokenshift.crosssample.sweep import SweepStats, check_budgets, sweep_batch
+from tokenshift.errors import UserError
+from tokenshift.evaluation.accuracy import score_responses
+from tokenshift.generation.sampler import SamplingParams, batches, encode_prompt, rows_of
+from tokenshift.models.loading import load_model, load_tokenizer, shared_vocab_size
 
 RESPONSE_SCHEMA = {
     "budget": pl.Int64, "problem_id": pl.Int64, "sample_idx": pl.Int64, "response_ids": pl.List(pl.Int64),

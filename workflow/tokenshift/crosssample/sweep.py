@@ -14,12 +14,12 @@ from itertools import pairwise
 
 import torch
 
-from ..errors import UserError
-from ..generation import SamplingParams, batches
-from .context import Rule
-from .engine import EngineStats, check_budget, cross_sample_batch
-from .fast import DEFAULT_CHUNK, ChunkPolicy
-from .state import CrossResult
+from tokenshift.crosssample.context import Rule
+from tokenshift.crosssample.engine import EngineStats, check_budget, cross_sample_batch
+from tokenshift.crosssample.fast import DEFAULT_CHUNK, ChunkPolicy
+from tokenshift.crosssample.state import CrossResult
+from tokenshift.errors import UserError
+from tokenshift.generation.sampler import SamplingParams, batches
 
 
 def check_budgets(budgets: list[int]) -> list[int]:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from ..evaluation import mean_at_n
+from tokenshift.evaluation.accuracy import mean_at_n
+from tokenshift.files.markdown import markdown_table
 
 TABLE_COLUMNS = ["pair", "dataset", "direction", "mode", "eps", "budget", "mean_at_n", "ci_low", "ci_high",
                  "eff_tokens", "all_tokens", "eff_pct", "all_pct"]
@@ -77,9 +78,7 @@ HEADERS = ["Dataset", "Method", "eps", "Budget", "Eff. % tokens", "% tokens", "E
 
 
 def to_markdown(t: pl.DataFrame) -> str:
-    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
-    lines += ["| " + " | ".join(_cells(r)) + " |" for r in t.iter_rows(named=True)]
-    return "\n".join(lines) + "\n"
+    return markdown_table(HEADERS, (_cells(r) for r in t.iter_rows(named=True)))
 
 
 def _tex(s: str) -> str:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
-from .errors import UserError
+from tokenshift.errors import UserError
+
+# The schema is the one home of every default; the package reads it from the repository.
+SCHEMA_PATH = Path(__file__).resolve().parents[3] / "config" / "schema.yaml"
 
 
 def _with_defaults(validator_class):
@@ -63,9 +67,22 @@ def _check_cross_references(config: dict[str, Any]) -> None:
     for name in config["crosssample"]["pairs"] or []:
         if name not in pair_names:
             raise UserError(f"config key 'crosssample.pairs': unknown pair {name!r}; known: {sorted(pair_names)}")
-    from .crosssample.sweep import check_budgets  # torch-heavy: only once the cheap checks pass
+    from tokenshift.crosssample.sweep import check_budgets  # torch-heavy: only once the cheap checks pass
 
     try:
         check_budgets(config["crosssample"]["budgets"])
     except UserError as exc:
         raise UserError(f"config key 'crosssample.budgets': {exc}") from None
+
+
+@cache
+def _schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text())
+
+
+def schema_default(key: str) -> Any:
+    """The schema's default of a dotted config key (``"dump.batch_size"``): what CLI defaults use."""
+    node: dict[str, Any] = _schema()
+    for part in key.split("."):
+        node = node["properties"][part]
+    return node["default"]

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import polars as pl
 
+from tokenshift.files.markdown import markdown_table
+
 KEYS = ["pair", "dataset"]
 RANK_BINS = [(1, 1, "1"), (2, 2, "2"), (3, 3, "3"), (4, 5, "4-5"), (6, 10, "6-10"), (11, None, ">10")]
 
@@ -292,9 +294,4 @@ TABLES: dict[str, Callable[[pl.LazyFrame, StatsParams], pl.DataFrame]] = {
 
 def summary_markdown(df: pl.DataFrame, digits: int = 3) -> str:
     """A GitHub Markdown table of the summary (nulls shown as '—')."""
-    cols = df.columns
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in df.iter_rows():
-        cells = ["—" if v is None else (f"{v:.{digits}g}" if isinstance(v, float) else str(v)) for v in row]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return markdown_table(df.columns, df.iter_rows(), digits)

@@ -9,9 +9,9 @@ import polars as pl
 import torch
 from tqdm import tqdm
 
-from .decoding import Decoder
-from .keyed import STREAM_PRIMARY
-from .sampling import keyed_draw, policy_probs
+from tokenshift.distributions.draw import keyed_draw, policy_probs
+from tokenshift.distributions.keyed import STREAM_PRIMARY
+from tokenshift.models.decoding import Decoder
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ import matplotlib.pyplot as plt
 import polars as pl
 import seaborn as sns
 
-from .plotting import save_figure
-from .shiftstats import StatsParams
+from tokenshift.analysis.statistics import StatsParams
+from tokenshift.figures.plotting import save_figure
 
 Tables = dict[str, pl.DataFrame]
 

@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from .parquet_io import atomic_path
+from tokenshift.files.atomic import atomic_file
 
 K = 10
 TOKENS = np.array(list("0123456789+-=;#") + ["</s>"])
@@ -61,9 +60,8 @@ def synthetic_batch(rng: np.random.Generator, n_seq: int, first_problem: int, ma
 def write_synthetic_dump(path: str | Path, n_rows: int, seed: int = 0, seqs_per_group: int = 2000) -> int:
     """Write at least ``n_rows`` rows (whole responses) as streamed row groups; returns the row count."""
     rng = np.random.default_rng(seed)
-    tmp, final = atomic_path(path)
     written, problem = 0, 0
-    try:
+    with atomic_file(path) as tmp:
         writer = None
         while written < n_rows:
             batch = synthetic_batch(rng, seqs_per_group, problem)
@@ -74,8 +72,4 @@ def write_synthetic_dump(path: str | Path, n_rows: int, seed: int = 0, seqs_per_
             written += batch.num_rows
         if writer is not None:
             writer.close()
-        tmp.replace(final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return written

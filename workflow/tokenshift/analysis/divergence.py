@@ -2,7 +2,7 @@
 
 Every quantity of the per-token dump that needs the vocabulary axis is computed here, from
 logits of a chunk of positions, so a [positions x vocab] tensor never exceeds one chunk.
-Truncation is :func:`tokenshift.topp.truncate_top_p`, the very one used for sampling.
+Truncation is :func:`tokenshift.distributions.topp.truncate_top_p`, the very one used for sampling.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .errors import UserError
-from .jsd import js_divergence
-from .sampling import policy_probs
-from .topp import truncate_top_p
+from tokenshift.distributions.divergences import js_divergence
+from tokenshift.distributions.draw import policy_probs
+from tokenshift.distributions.topp import truncate_top_p
+from tokenshift.errors import UserError
 
 AUTO_CHUNK_ELEMENTS = 1 << 23  # ~32 MiB per float32 [chunk x vocab] tensor
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from .keyed import keyed_uniform, sample_inverse_cdf
-from .topp import truncate_top_p
+from tokenshift.distributions.keyed import keyed_uniform, sample_inverse_cdf
+from tokenshift.distributions.topp import truncate_top_p
 
 
 def policy_probs(logits: torch.Tensor, temperature: float, top_p: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -11,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from .parquet_io import atomic_path  # noqa: E402
+from tokenshift.files.atomic import atomic_file  # noqa: E402
 
 
 def new_figure(width: float = 5.0, height: float = 3.5, **kwargs):
@@ -24,11 +23,6 @@ def save_figure(fig, pdf: str | Path, png: str | Path, dpi: int = 150) -> None:
     """Write both formats atomically (deterministic PDF: no creation date) and close the figure."""
     fig.tight_layout()
     for path, kw in ((pdf, {"metadata": {"CreationDate": None}}), (png, {"dpi": dpi, "metadata": {"Software": None}})):
-        tmp, final = atomic_path(path)
-        try:
-            fig.savefig(tmp, format=Path(final).suffix[1:], **kw)
-            os.replace(tmp, final)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with atomic_file(path) as tmp:
+            fig.savefig(tmp, format=Path(path).suffix[1:], **kw)
     plt.close(fig)

@@ -1,7 +1,7 @@
 """Teacher-forced scoring of a response set by two models into the per-token table (DESIGN.md §4).
 
 One forward pass per model per batch up to the last hidden layer; the LM heads and every
-vocabulary-sized statistic then run chunk by chunk (:mod:`tokenshift.divergence`), and each
+vocabulary-sized statistic then run chunk by chunk (:mod:`tokenshift.analysis.divergence`), and each
 batch is appended to the Parquet file as a row group, so memory does not grow with the
 number of responses. The file appears under its final name only when complete.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +22,12 @@ import pyarrow.parquet as pq
 import torch
 from tqdm import tqdm
 
-from . import __version__
-from .divergence import DivergenceConfig, NonFiniteLogits, chunked_stats
-from .errors import UserError
-from .modeling import ModelError, load_model, load_tokenizer, shared_vocab_size
-from .parquet_io import atomic_path
-from .task import ANSWER_MARKER, verify
+from tokenshift import __version__
+from tokenshift.analysis.divergence import DivergenceConfig, NonFiniteLogits, chunked_stats
+from tokenshift.data.organism import ANSWER_MARKER, verify
+from tokenshift.errors import UserError
+from tokenshift.files.atomic import atomic_file
+from tokenshift.models.loading import ModelError, load_model, load_tokenizer, shared_vocab_size
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +106,7 @@ def load_pair(base_dir: str | Path, tuned_dir: str | Path, opts: DumpOptions) ->
 
 
 def read_responses(path: str | Path) -> pl.DataFrame:
-    """A generations table (see tokenshift.generation), checked for the columns the dump needs."""
+    """A generations table (see tokenshift.generation.sampler), checked for the columns the dump needs."""
     try:
         df = pl.read_parquet(path)
     except (FileNotFoundError, OSError) as exc:
@@ -294,11 +293,10 @@ def dump_loaded(pair: Pair, df: pl.DataFrame, out: str | Path, cfg: DivergenceCo
                 "extra_top_p": sorted(cfg.extra_columns().values()), "k": cfg.k, "dtype": opts.dtype,
                 "n_responses": df.height, "n_empty": n_empty}
     schema = dump_schema(cfg, cfg.k, {key: json.dumps(v, sort_keys=True) for key, v in metadata.items()})
-    tmp, final = atomic_path(out)
     n_pos = 0
     bar = tqdm(total=df.height - n_empty, desc="dump", unit="resp", file=progress, mininterval=5)
     try:
-        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        with atomic_file(out) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
             for batch in make_batches(df, opts.batch_size, tok.pad_token_id or 0):
                 try:
                     stats = score_batch(pair, batch, cfg)
@@ -312,10 +310,6 @@ def dump_loaded(pair: Pair, df: pl.DataFrame, out: str | Path, cfg: DivergenceCo
                 bar.update(len(batch.rows))
             if n_pos == 0:
                 writer.write_table(schema.empty_table())
-        os.replace(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     finally:
         bar.close()
     return DumpSummary(df.height, n_empty, n_pos)

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable
 import torch
 from tqdm import tqdm
 
-from .generation import encode_prompt
-from .task import Problem, solution
+from tokenshift.data.organism import Problem, solution
+from tokenshift.generation.sampler import encode_prompt
 
 
 def make_batch(tokenizer, pairs: list[tuple[str, str]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
-from .plotting import new_figure, save_figure
+from tokenshift.figures.plotting import new_figure, save_figure
 
 
 def plot_accuracy(table: pl.DataFrame, pdf: str | Path, png: str | Path) -> None:

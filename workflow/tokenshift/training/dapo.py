@@ -7,7 +7,7 @@ from pathlib import Path
 from datasets import Dataset
 from trl import GRPOConfig, GRPOTrainer
 
-from .task import Problem, verify
+from tokenshift.data.organism import Problem, verify
 
 
 def correctness_reward(completions: list[str], answer: list[str], **_) -> list[float]:
@@ -37,7 +37,7 @@ def dapo_config(cfg: dict, out_dir: Path, seed: int) -> GRPOConfig:
 def train_dapo(model_dir: str | Path, problems: list[Problem], cfg: dict, out_dir: str | Path,
                checkpoint_dir: str | Path, seed: int) -> None:
     """Train from ``model_dir``; final model to ``out_dir``, intermediate ones in ``checkpoint_dir``."""
-    from .modeling import load_model, load_tokenizer
+    from tokenshift.models.loading import load_model, load_tokenizer
 
     tok = load_tokenizer(model_dir)
     model = load_model(model_dir)

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-from .errors import UserError
+from tokenshift.errors import UserError
 
 
 def _limit_threads(n: int) -> None:

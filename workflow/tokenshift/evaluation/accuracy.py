@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from .task import verify
+from tokenshift.data.organism import verify
 
 
 def score_responses(generations: pl.DataFrame, answers: pl.DataFrame) -> pl.DataFrame:

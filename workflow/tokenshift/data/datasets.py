@@ -6,8 +6,8 @@ from pathlib import Path
 
 import polars as pl
 
-from .errors import UserError
-from .task import Problem
+from tokenshift.data.organism import Problem
+from tokenshift.errors import UserError
 
 SCHEMA = {"problem_id": pl.Int64, "prompt": pl.String, "answer": pl.String}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from ..plotting import new_figure, save_figure
+from tokenshift.figures.plotting import new_figure, save_figure
 
 DIRECTION_TITLE = {"forward": "forward: base primary, tuned intervenes",
                    "reverse": "reverse: tuned primary, base intervenes"}

@@ -1,0 +1,5 @@
+"""Training: the model organism and its fine-tuned versions.
+
+``supervised`` is next-token SFT on task solutions (the base from scratch, the SFT
+comparison model from the base); ``dapo`` is RL with verifiable rewards through TRL's
+GRPOTrainer in its DAPO configuration."""
