@@ -26,5 +26,5 @@ include: "workflow/rules/crosssample.smk"
 
 rule all:
     input:
-        ALL_TARGETS,
+        all_targets(),
     default_target: True

@@ -1,12 +1,15 @@
-"""Config schema: defaults filled, every default config valid, errors name the key."""
+"""Config schema: defaults filled, every default config valid, errors name the key; derived values resolved once."""
 
+import argparse
 import copy
+import re
 
 import pytest
 import yaml
 from conftest import ROOT
 from tokenshift.errors import UserError
-from tokenshift.pipeline.config import validate_config
+from tokenshift.commands import dump as dump_command
+from tokenshift.pipeline.config import resolve_config, schema_default, validate_config
 
 SCHEMA = ROOT / "config" / "schema.yaml"
 
@@ -15,7 +18,22 @@ SCHEMA = ROOT / "config" / "schema.yaml"
 def test_shipped_configs_are_valid(path):
     if path.name == "schema.yaml":
         pytest.skip("the schema itself")
-    validate_config(yaml.safe_load(path.read_text()), SCHEMA)
+    resolve_config(validate_config(yaml.safe_load(path.read_text()), SCHEMA))
+
+
+def _leaves(node, path=()):
+    if isinstance(node, dict) and node:
+        for k, v in node.items():
+            yield from _leaves(v, (*path, k))
+    else:
+        yield ".".join(path), node
+
+
+def test_default_config_sets_only_what_differs_from_the_schema():
+    """config/config.yaml overrides the schema; a value equal to the schema's default belongs in the schema only."""
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    same = [key for key, value in _leaves(cfg) if key != "name" and value == schema_default(key)]
+    assert not same, f"config/config.yaml repeats schema defaults: {same}"
 
 
 def test_defaults_are_filled():
@@ -35,3 +53,87 @@ def test_defaults_are_filled():
 def test_errors_name_the_key(patch, message):
     with pytest.raises(UserError, match=message):
         validate_config(copy.deepcopy(patch), SCHEMA)
+
+
+def _resolved(patch=None):
+    return resolve_config(validate_config({"name": "x", **copy.deepcopy(patch or {})}, SCHEMA))
+
+
+def test_resolve_fills_every_null_from_the_key_it_follows():
+    cfg = _resolved({"sampling": {"top_p": 0.7, "temperature": 0.5, "n_samples": 3, "batch_size": 5}})
+    assert (cfg["dump"]["top_p"], cfg["dump"]["temperature"]) == (0.7, 0.5)
+    assert (cfg["crosssample"]["n_samples"], cfg["crosssample"]["batch_size"]) == (3, 5)
+    assert cfg["crosssample"]["pairs"] == cfg["stats"]["primary_pairs"] == [cfg["pairs"][0]["name"]]
+
+
+def test_resolve_keeps_explicit_values_and_is_idempotent():
+    patch = {"dump": {"top_p": 0.5, "temperature": 2.0}, "crosssample": {"n_samples": 1, "batch_size": 2,
+             "pairs": ["sft"]}, "stats": {"primary_pairs": ["rl", "sft"]}}
+    cfg = _resolved(patch)
+    for section, values in patch.items():
+        assert {k: cfg[section][k] for k in values} == values
+    assert resolve_config(copy.deepcopy(cfg)) == cfg
+
+
+def _none_leaves(node, path=()):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _none_leaves(v, (*path, k))
+    elif node is None:
+        yield ".".join(path)
+
+
+def test_resolved_config_has_no_null_left_but_the_ones_that_mean_none():
+    """A new "null = follow another key" in the schema needs its fallback in resolve_config."""
+    assert sorted(_none_leaves(_resolved())) == ["crosssample.limit"]
+
+
+@pytest.mark.parametrize("patch, message", [
+    ({"stats": {"primary_pairs": ["nope"]}}, "stats.primary_pairs': unknown pair 'nope'"),
+    ({"crosssample": {"pairs": ["nope"]}}, "crosssample.pairs': unknown pair 'nope'"),
+    ({"models": {"base": {}, "rl": {}, "sft": {}, "extra": {}}}, "models.extra': needs a path"),
+    ({"pairs": [{"name": "a", "base": "base", "tuned": "rl"}, {"name": "a", "base": "base", "tuned": "sft"}]},
+     "pair names must be unique"),
+    ({"evaluation": {"models": ["base", "nope"]}}, "evaluation.models': unknown model 'nope'"),
+    ({"evaluation": {"models": ["base"]}}, "cross-sampling pair 'rl' needs the accuracy of rl"),
+    ({"crosssample": {"eps": [0.1, 0.10]}}, "crosssample.eps': thresholds must be distinct"),
+    ({"pairs": []}, "pairs"),
+    ({"sampling": {"backend": "hf"}}, "sampling.backend' is not allowed"),
+    ({"model": {"dtype": "float32"}}, "model.dtype' is not allowed"),
+])
+def test_cross_reference_errors_name_the_key(patch, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        _resolved(patch)
+
+
+def test_evaluation_subset_is_fine_without_cross_sampling():
+    cfg = _resolved({"evaluation": {"models": ["base"]}, "crosssample": {"enabled": False}})
+    assert cfg["evaluation"]["models"] == ["base"]
+
+
+def test_dump_cli_defaults_are_the_schema_defaults():
+    parser = argparse.ArgumentParser()
+    dump_command.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["dump", "--base", "b", "--tuned", "t", "--responses", "r", "--out", "o"])
+    cfg = _resolved()
+    assert args.top_p == cfg["dump"]["top_p"] == schema_default("sampling.top_p")
+    assert args.temperature == cfg["dump"]["temperature"]
+    for key in ("batch_size", "extra_top_p", "chunk", "dtype", "answer_marker"):
+        assert getattr(args, key) == cfg["dump"][key] == schema_default(f"dump.{key}"), key
+
+
+def test_key_order_of_the_yaml_does_not_matter():
+    """Params are compared as text to decide reruns: a reordered config must give the same dicts, in the same order."""
+    cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
+    cfg["pairs"] = [{"name": "rl", "base": "base", "tuned": "rl"}]
+    cfg["models"] = {"base": {}, "rl": {"path": "elsewhere"}}
+    cfg["evaluation"] = {"models": ["base", "rl"], **cfg.get("evaluation", {})}
+
+    def reverse(node):
+        if isinstance(node, dict):
+            return {k: reverse(node[k]) for k in reversed(list(node))}
+        return [reverse(v) for v in node] if isinstance(node, list) else node
+
+    a = resolve_config(validate_config(copy.deepcopy(cfg), SCHEMA))
+    b = resolve_config(validate_config(reverse(cfg), SCHEMA))
+    assert repr(a) == repr(b)

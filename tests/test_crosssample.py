@@ -12,14 +12,7 @@ import functools
 
 import pytest
 import torch
-from tokenshift.crosssample import (
-    ChunkPolicy,
-    JSThreshold,
-    RandomPositions,
-    cross_sample_batch,
-    sweep_batch,
-)
-from tokenshift.crosssample.fast import DEFAULT_CHUNK
+from tokenshift.crosssample import AdaptiveChunks, CrossSpec, cross_sample_batch, sweep_batch
 from tokenshift.generation.sampler import SamplingParams, encode_prompt, sample_batch
 from tokenshift.models.loading import load_model, load_tokenizer
 
@@ -38,12 +31,18 @@ def setup(tiny_pair):
     return tok, models, ids, pid, sid
 
 
-def run(setup, direction, eps, budget, engine, top_p=1.0, chunk=DEFAULT_CHUNK, noise="independent", rule=None):
+def make_spec(eps, budget, engine, top_p=1.0, chunk=("adaptive", 4), noise="independent", rate=None, rule="js",
+              seed=7, temperature=1.0):
+    params = SamplingParams(seed=seed, temperature=temperature, top_p=top_p, max_new_tokens=MAX_NEW)
+    return CrossSpec(eps, (0, budget) if budget else (0,), params, engine=engine, chunk=chunk[0], chunk_size=chunk[1],
+                     noise=noise, rule=rule, mode="targeted" if rate is None else "random", random_rate=rate)
+
+
+def run(setup, direction, eps, budget, engine, top_p=1.0, chunk=("adaptive", 4), noise="independent", rate=None):
     tok, models, ids, pid, sid = setup
     prim, inter = (models["base"], models["tuned"]) if direction == "forward" else (models["tuned"], models["base"])
-    params = SamplingParams(seed=7, temperature=1.0, top_p=top_p, max_new_tokens=MAX_NEW)
-    return cross_sample_batch(prim, inter, len(tok), ids, pid, sid, params, rule or JSThreshold(eps), budget,
-                              tok.eos_token_id, tok.pad_token_id, engine=engine, noise=noise, chunk=chunk)
+    spec = make_spec(eps, budget, engine, top_p, chunk, noise, rate)
+    return cross_sample_batch(prim, inter, len(tok), ids, pid, sid, spec, tok.eos_token_id, tok.pad_token_id)
 
 
 def as_tuples(results):
@@ -55,7 +54,7 @@ def as_tuples(results):
 @pytest.mark.parametrize("budget", [2, 1000])
 def test_fast_equals_reference(setup, direction, eps, top_p, budget):
     ref, ref_stats = run(setup, direction, eps, budget, "naive", top_p)
-    for chunk in (ChunkPolicy(), ChunkPolicy("fixed", 1), ChunkPolicy("fixed", 3)):
+    for chunk in (("adaptive", 4), ("fixed", 1), ("fixed", 3)):
         fast, fast_stats = run(setup, direction, eps, budget, "fast", top_p, chunk)
         assert as_tuples(fast) == as_tuples(ref), chunk
         assert fast_stats.tokens == ref_stats.tokens
@@ -76,9 +75,8 @@ def test_exactness_cases_are_exercised(setup):
 
 @pytest.mark.parametrize("noise", ["independent", "shared"])
 def test_random_baseline_fast_equals_reference(setup, noise):
-    rule = RandomPositions(seed=7, rate=0.3)
-    ref, _ = run(setup, "forward", 0.0, 5, "naive", rule=rule, noise=noise)
-    fast, _ = run(setup, "forward", 0.0, 5, "fast", rule=rule, noise=noise)
+    ref, _ = run(setup, "forward", 0.0, 5, "naive", rate=0.3, noise=noise)
+    fast, _ = run(setup, "forward", 0.0, 5, "fast", rate=0.3, noise=noise)
     assert as_tuples(fast) == as_tuples(ref)
     assert any(r.n_switches for r in ref)
 
@@ -93,8 +91,9 @@ def test_budget_zero_equals_plain_generation(tiny_pair):
     params = SamplingParams(seed=5, temperature=0.8, top_p=0.9, max_new_tokens=MAX_NEW)
     plain = sample_batch(prim, len(tok), ids, pid, sid, params, tok.eos_token_id, tok.pad_token_id)
     for engine in ("naive", "fast"):
-        cross, stats = cross_sample_batch(prim, inter, len(tok), ids, pid, sid, params, JSThreshold(0.0), 0,
-                                          tok.eos_token_id, tok.pad_token_id, engine=engine)
+        spec = make_spec(0.0, 0, engine, top_p=0.9, seed=5, temperature=0.8)
+        cross, stats = cross_sample_batch(prim, inter, len(tok), ids, pid, sid, spec, tok.eos_token_id,
+                                          tok.pad_token_id)
         assert [(r.response_ids, r.finish_reason) for r in cross] == plain
         assert all(r.n_switches == 0 for r in cross)
 
@@ -106,7 +105,7 @@ def test_identical_models_never_switch_effectively(setup):
     for engine in ("naive", "fast"):
         targeted, _ = run(same_setup, "forward", 0.0, 1000, engine)
         assert all(r.n_switches == 0 for r in targeted)  # JS of identical rows is exactly 0
-        everywhere, _ = run(same_setup, "forward", 0.0, 1000, engine, rule=RandomPositions(7, 1.0), noise="shared")
+        everywhere, _ = run(same_setup, "forward", 0.0, 1000, engine, rate=1.0, noise="shared")
         assert all(r.n_switches == len(r.response_ids) and r.n_effective == 0 for r in everywhere)
         plain, _ = run(same_setup, "forward", 0.0, 0, engine)
         assert [r.response_ids for r in everywhere] == [r.response_ids for r in plain]
@@ -118,9 +117,10 @@ def test_sweep_equals_independent_runs(setup, direction, engine):
     tok, models, ids, pid, sid = setup
     prim, inter = (models["base"], models["tuned"]) if direction == "forward" else (models["tuned"], models["base"])
     params = SamplingParams(seed=7, temperature=1.0, top_p=1.0, max_new_tokens=MAX_NEW)
-    budgets = [0, 1, 3, 1000]
-    swept, stats = sweep_batch(prim, inter, len(tok), ids, pid, sid, params, JSThreshold(0.012), budgets,
-                               tok.eos_token_id, tok.pad_token_id, engine=engine, fork_batch_size=5)
+    budgets = (0, 1, 3, 1000)
+    spec = CrossSpec(0.012, budgets, params, engine=engine)
+    swept, stats = sweep_batch(prim, inter, len(tok), ids, pid, sid, spec, tok.eos_token_id, tok.pad_token_id,
+                               fork_batch_size=5)
     assert stats.n_forks > 0
     for b in budgets:
         direct, _ = run(setup, direction, 0.012, b, "naive")
@@ -129,7 +129,7 @@ def test_sweep_equals_independent_runs(setup, direction, engine):
 
 @functools.cache
 def _adaptive(n_eff: int, n_tok: int) -> int:
-    return ChunkPolicy().gamma(torch.tensor([n_eff]), torch.tensor([n_tok]))
+    return AdaptiveChunks().gamma(torch.tensor([n_eff]), torch.tensor([n_tok]))
 
 
 def test_adaptive_chunk_shrinks_with_switch_rate():
@@ -137,4 +137,4 @@ def test_adaptive_chunk_shrinks_with_switch_rate():
     assert _adaptive(100, 1000) < _adaptive(10, 1000) < _adaptive(0, 1000)
     assert _adaptive(900, 1000) == 1
     # the row that switches most sets the pace of the batch
-    assert ChunkPolicy().gamma(torch.tensor([0, 100]), torch.tensor([1000, 1000])) == _adaptive(100, 1000)
+    assert AdaptiveChunks().gamma(torch.tensor([0, 100]), torch.tensor([1000, 1000])) == _adaptive(100, 1000)

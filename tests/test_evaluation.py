@@ -51,3 +51,23 @@ def test_bad_datasets_are_named(tmp_path):
         read_dataset(tmp_path / "b.parquet")
     with pytest.raises(UserError, match="not found"):
         read_dataset(tmp_path / "none.parquet")
+
+
+def test_missing_answers_and_empty_scores_are_user_errors():
+    _, evals = split_problems(10, 3, 0, 3, 3)
+    gens = pl.DataFrame({"problem_id": [7], "sample_idx": [0], "response_text": ["#1"]})
+    with pytest.raises(UserError, match="no reference answer for problem_id 7"):
+        score_responses(gens, problems_frame(evals))
+    empty = pl.DataFrame(schema={"problem_id": pl.Int64, "sample_idx": pl.Int64, "correct": pl.Boolean})
+    with pytest.raises(UserError, match="no scored samples"):
+        mean_at_n(empty)
+
+
+def test_bootstrap_is_seeded_and_resamples_problems_not_samples():
+    """Many samples of few problems: the interval reflects the spread between problems."""
+    rows = [(pid, s, pid % 2 == 0) for pid in range(10) for s in range(50)]
+    df = pl.DataFrame(rows, schema=["problem_id", "sample_idx", "correct"], orient="row")
+    a, b = mean_at_n(df, n_boot=500, seed=3), mean_at_n(df, n_boot=500, seed=3)
+    assert a == b
+    # resampling 10 problems of accuracy 0 or 1: standard error sqrt(.25 / 10) ~ 0.16, not sqrt(.25 / 500)
+    assert a["ci_high"] - a["ci_low"] > 0.4

@@ -2,9 +2,19 @@
 
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tokenshift.data.organism import Problem, extract_answer, parse_prompt, solution, split_problems, verify
+from tokenshift.data.organism import (
+    Problem,
+    extract_answer,
+    make_problems,
+    parse_prompt,
+    solution,
+    split_problems,
+    verify,
+)
+from tokenshift.errors import UserError
 
 
 def _eval_chain(text: str) -> int:
@@ -79,3 +89,24 @@ def test_verifier_and_parser():
     assert solution(p) == "23+45=68;68+17=85;85+8=93;#93"
     assert solution(p, random.Random(0), 1.0) == "23+45=68;68+17=75;75+8=73;#73"
     assert parse_prompt(0, p.prompt) == p
+
+
+def test_the_last_marker_is_the_final_answer():
+    """A response graded on what it finally answers, not on an earlier marked number."""
+    assert extract_answer("12+34=46;#56;12+34=46;#46") == "46"
+    assert verify("12+34=46;#56;#46", 46) and not verify("12+34=46;#46;#56", 46)
+    assert extract_answer("#-3;#7") == "7" and extract_answer("#") is None and extract_answer("#x;#-12") == "-12"
+
+
+@given(st.lists(st.integers(-999, 999), min_size=1, max_size=5), st.text(alphabet="0123456789+=;", max_size=8))
+@settings(max_examples=100, deadline=None)
+def test_extract_answer_takes_the_last_of_several_markers(numbers, filler):
+    text = filler + filler.join(f"#{n}" for n in numbers)
+    assert int(extract_answer(text)) == numbers[-1]
+
+
+def test_bad_problem_specs_are_user_errors():
+    with pytest.raises(UserError, match="bad problem spec"):
+        make_problems(5, 0, 3, 2)
+    with pytest.raises(UserError, match="not enough distinct problems"):
+        split_problems(9000, 10, 0, 1, 1)  # only 90 * 90 one-step chains exist

@@ -42,3 +42,9 @@ def test_different_tokenizers_are_rejected(tmp_path):
     save_char_tokenizer(tmp_path / "b", alphabet=ALPHABET + "x")
     with pytest.raises(ModelError, match="tokenizers differ"):
         shared_vocab_size(load_tokenizer(tmp_path / "a"), load_tokenizer(tmp_path / "b"))
+
+
+def test_unknown_dtype_is_a_user_error(tiny_pair):
+    from tokenshift.errors import UserError
+    with pytest.raises(UserError, match="unknown dtype 'int8'"):
+        load_model(tiny_pair[0], "int8")

@@ -1,28 +1,41 @@
-# Shared by every stage: validated config, the run folder, model locations, library sources.
+# Shared by every stage: the validated and resolved config, the run folder, where each input of a
+# rule comes from (get_* functions over the producing rules' outputs), and the run's final targets.
+import re
 import sys
 from pathlib import Path
 
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
-from tokenshift.pipeline.config import validate_config  # noqa: E402
+from tokenshift.pipeline.config import resolve_config, validate_config  # noqa: E402
 from tokenshift.errors import UserError  # noqa: E402
 from tokenshift.pipeline.sources import script_sources  # noqa: E402
 
 try:
-    validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
+    resolve_config(validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml"))
 except UserError as exc:
     sys.exit(f"tokenshift: invalid config: {exc}")
 
 RUN = f"results/{config['name']}"
 ENVS = str(Path(workflow.basedir) / "envs")
-ALL_TARGETS = []
+PAIRS = {p["name"]: p for p in config["pairs"]}
+MODEL_NAMES = "|".join(map(re.escape, config["models"]))  # wildcard constraint: the configured models
+DATASETS = config["datasets"]
+DUMP = config["dump"]
+STATS = config["stats"]
+CS = config["crosssample"]
+# Cross-sampling thresholds as they appear in paths and the eps wildcard.
+CS_EPS = [f"{e:g}" for e in CS["eps"]]
+CS_MODES = ["targeted"] + (["random"] if CS["random_baseline"] else [])
 
 
+def pick(section, *keys):
+    """The named values of a config section: a rule's params are exactly what its script reads."""
+    return {k: section[k] for k in keys}
 
-def model_dir(name):
-    """Where model ``name`` lives: its configured path, else the run's trained copy."""
-    path = config["models"].get(name, {}).get("path")
-    return path if path else f"{RUN}/models/{name}"
+
+def fill(pattern, **wildcards):
+    """One path of a rule's output pattern, with its wildcards filled in."""
+    return expand(pattern, **wildcards)[0]
 
 
 def heavy_resources(mem_mb, runtime):
@@ -35,20 +48,27 @@ def lib(script):
     return script_sources(Path(workflow.basedir) / "workflow" / "scripts" / script)
 
 
-# Per-token dump and shift statistics (dump.smk, stats.smk).
-PAIRS = {p["name"]: p for p in config["pairs"]}
-DUMP = config["dump"]
+def model_dir(name):
+    """Where model ``name`` lives: its configured path, else the output of the rule that trains it."""
+    path = config["models"][name].get("path")
+    if path:
+        return path
+    trained = {"base": rules.train_base.output[0], "rl": rules.train_rl.output.model,
+               "sft": rules.train_sft.output[0]}
+    return trained[name]  # validation allows no other model without a path
 
 
-def dump_settings():
-    """The dump's analysis top_p and temperature: the sampling ones unless set under dump."""
-    s = config["sampling"]
-    return {
-        "top_p": DUMP["top_p"] if DUMP["top_p"] is not None else s["top_p"],
-        "temperature": DUMP["temperature"] if DUMP["temperature"] is not None else s["temperature"],
-        "extra_top_p": DUMP["extra_top_p"], "batch_size": DUMP["batch_size"], "chunk": DUMP["chunk"],
-        "dtype": DUMP["dtype"], "answer_marker": DUMP["answer_marker"],
-    }
+def get_dataset(w):
+    """The problem set of the ``dataset`` wildcard (eval or train)."""
+    return getattr(rules.make_data.output, w.dataset)
+
+
+def get_generations(model, dataset):
+    return fill(rules.generate.output.responses, model=model, dataset=dataset)
+
+
+def get_scores(model, dataset):
+    return fill(rules.score.output.scores, model=model, dataset=dataset)
 
 
 def responses_model(w):
@@ -56,22 +76,29 @@ def responses_model(w):
     return PAIRS[w.pair][DUMP["responses"]]
 
 
-def dump_path(pair, dataset):
-    return f"{RUN}/dump/{pair}/{dataset}.parquet"
+def get_dump_inputs(w):
+    """Both models of a pair, the responses it scores and their correctness."""
+    pair, scored = PAIRS[w.pair], responses_model(w)
+    return {"base": model_dir(pair["base"]), "tuned": model_dir(pair["tuned"]),
+            "responses": get_generations(scored, w.dataset), "correct": get_scores(scored, w.dataset)}
+
+
+DUMPS = [(pair, dataset) for pair in PAIRS for dataset in DATASETS]
+
+
+def get_dumps():
+    """Every dump of the run, in the order of DUMPS."""
+    return [fill(rules.dump.output.dump, pair=p, dataset=d) for p, d in DUMPS]
 
 
 def stats_params():
-    s = dict(config["stats"])
-    s.pop("primary_pairs")
-    return {**s, "top_p": dump_settings()["top_p"]}
+    """What the statistics tables and figures read: the stats thresholds and the dump's analysis top_p."""
+    s = {k: v for k, v in STATS.items() if k != "primary_pairs"}
+    return {**s, "top_p": DUMP["top_p"]}
 
 
-# Cross-sampling sweeps (crosssample.smk); the config checks live in tokenshift.pipeline.config.
-CS = config["crosssample"]
-CS_PAIR_NAMES = CS["pairs"] if CS["pairs"] is not None else [config["pairs"][0]["name"]]
-CS_EPS = [f"{e:g}" for e in CS["eps"]]
-CS_MODES = ["targeted"] + (["random"] if CS["random_baseline"] else [])
-CS_DIR = f"{RUN}/crosssample/{{pair}}/{{dataset}}/{{direction}}/eps{{eps}}"
+def get_stats_tables(names):
+    return [getattr(rules.shift_stats.output, t) for t in names]
 
 
 def cs_models(w):
@@ -80,13 +107,38 @@ def cs_models(w):
     return (p["base"], p["tuned"]) if w.direction == "forward" else (p["tuned"], p["base"])
 
 
-def cs_inputs(w):
+def get_crosssample_inputs(w):
     """Models and prompts of one sweep; the random baseline also needs its targeted run's rate."""
     prim, inter = cs_models(w)
-    inputs = {"primary": model_dir(prim), "intervention": model_dir(inter),
-              "dataset": f"{RUN}/data/{w.dataset}.parquet"}
+    inputs = {"primary": model_dir(prim), "intervention": model_dir(inter), "dataset": get_dataset(w)}
     if w.mode == "random":
-        run_dir = CS_DIR.format(pair=w.pair, dataset=w.dataset, direction=w.direction, eps=w.eps)
-        inputs["targeted"] = f"{run_dir}/targeted.parquet"
+        inputs["targeted"] = fill(rules.crosssample_run.output.responses, pair=w.pair, dataset=w.dataset,
+                                  direction=w.direction, eps=w.eps, mode="targeted")
     return inputs
 
+
+# One entry per sweep of the run: the wildcards of a crosssample_run job (eps as a number).
+CS_RUNS = [
+    {"pair": p, "dataset": d, "direction": r, "mode": m, "eps": float(e)}
+    for p in CS["pairs"] for d in DATASETS for r in CS["directions"] for e in CS_EPS for m in CS_MODES
+]
+
+
+def get_crosssample_runs(output):
+    """One file per sweep of the run (``output`` = a crosssample_run output pattern), in the order of CS_RUNS."""
+    return [fill(output, **{**k, "eps": f"{k['eps']:g}"}) for k in CS_RUNS]
+
+
+def all_targets():
+    """The final outputs of a run: what ``rule all`` asks for."""
+    targets = [rules.accuracy_table.output.table, rules.accuracy_figure.output.pdf,
+               rules.shift_summary.output.csv, rules.shift_summary.output.md]
+    for fig in SHIFT_FIGURES:
+        out = getattr(rules, f"figure_{fig}").output
+        targets += [out.pdf, out.png]
+    if CS["enabled"]:
+        targets += [rules.crosssample_table.output.table, rules.crosssample_targets.output.csv,
+                    rules.crosssample_targets.output.md]
+        fig = rules.crosssample_figures.output
+        targets += expand([fig.accuracy_pdf, fig.random_pdf, fig.pairs_pdf], pair=CS["pairs"], dataset=DATASETS)
+    return targets

@@ -1,14 +1,18 @@
-# Stage: cross-sampling sweeps (paper §3, App. A.5): directions x thresholds x budgets, targeted and random.
+# Stage 7: cross-sampling sweeps (paper §3, App. A.5): directions x thresholds x budgets, targeted and random.
+
+
 rule crosssample_run:
     output:
-        responses=f"{CS_DIR}/{{mode}}.parquet",
-        switches=f"{CS_DIR}/{{mode}}_switches.parquet",
+        responses=f"{RUN}/crosssample/{{pair}}/{{dataset}}/{{direction}}/eps{{eps}}/{{mode}}.parquet",
+        switches=f"{RUN}/crosssample/{{pair}}/{{dataset}}/{{direction}}/eps{{eps}}/{{mode}}_switches.parquet",
     input:
         lib("crosssample_run.py"),
-        unpack(cs_inputs),
+        unpack(get_crosssample_inputs),
     params:
-        cs=CS,
-        sampling=config["sampling"],
+        # Only what the script reads: a new threshold or a table setting leaves finished sweeps alone.
+        cs=pick(CS, "budgets", "engine", "noise", "rule", "chunk", "chunk_size", "max_chunk", "n_samples", "limit",
+                "batch_size"),
+        sampling=pick(config["sampling"], "temperature", "top_p", "max_new_tokens", "dtype"),
         seed=config["seed"],
         trust_remote_code=config["trust_remote_code"],
     wildcard_constraints:
@@ -28,27 +32,14 @@ rule crosssample_run:
         "../scripts/crosssample_run.py"
 
 
-_CS_KEYS = [
-    {"pair": p, "dataset": d, "direction": r, "mode": m, "eps": float(e)}
-    for p in CS_PAIR_NAMES for d in config["datasets"] for r in CS["directions"] for e in CS_EPS for m in CS_MODES
-]
-
-
 rule crosssample_table:
     output:
         table=report(f"{RUN}/tables/crosssampling.csv", category="Cross-sampling"),
-        targets_csv=report(f"{RUN}/tables/crosssample_targets.csv", category="Cross-sampling"),
-        targets_md=f"{RUN}/tables/crosssample_targets.md",
-        targets_tex=f"{RUN}/tables/crosssample_targets.tex",
     input:
         lib("crosssample_table.py"),
-        accuracy=f"{RUN}/tables/accuracy.csv",
-        responses=[f"{RUN}/crosssample/{k['pair']}/{k['dataset']}/{k['direction']}/eps{k['eps']:g}/{k['mode']}.parquet"
-                   for k in _CS_KEYS],
+        responses=get_crosssample_runs(rules.crosssample_run.output.responses),
     params:
-        runs=_CS_KEYS,
-        pairs=config["pairs"],
-        tolerance=CS["tolerance"],
+        runs=CS_RUNS,
         n_boot=config["evaluation"]["bootstrap"],
         seed=config["seed"],
     log:
@@ -62,6 +53,27 @@ rule crosssample_table:
         "../scripts/crosssample_table.py"
 
 
+rule crosssample_targets:
+    output:
+        csv=report(f"{RUN}/tables/crosssample_targets.csv", category="Cross-sampling"),
+        md=f"{RUN}/tables/crosssample_targets.md",
+        tex=f"{RUN}/tables/crosssample_targets.tex",
+    input:
+        lib("crosssample_targets.py"),
+        table=rules.crosssample_table.output.table,
+        accuracy=rules.accuracy_table.output.table,
+    params:
+        pairs=[PAIRS[p] for p in CS["pairs"]],
+        tolerance=CS["tolerance"],
+    log:
+        f"{RUN}/logs/crosssample_targets.log",
+    conda:
+        f"{ENVS}/crosssample.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/crosssample_targets.py"
 
 
 rule crosssample_figures:
@@ -75,14 +87,21 @@ rule crosssample_figures:
     input:
         lib("crosssample_figures.py"),
         table=rules.crosssample_table.output.table,
-        accuracy=f"{RUN}/tables/accuracy.csv",
+        accuracy=rules.accuracy_table.output.table,
         tokenizer=lambda w: model_dir(PAIRS[w.pair]["base"]),
-        switches=lambda w: [f"{RUN}/crosssample/{w.pair}/{w.dataset}/{d}/eps{CS_EPS[0]}/targeted_switches.parquet"
-                            for d in CS["directions"]],
+        # The switched-token histogram is drawn at the first threshold.
+        switches=lambda w: [
+            fill(rules.crosssample_run.output.switches, pair=w.pair, dataset=w.dataset, direction=d, eps=CS_EPS[0],
+                 mode="targeted")
+            for d in CS["directions"]
+        ],
     params:
         pair=lambda w: PAIRS[w.pair],
         directions=CS["directions"],
         top=CS["top_pairs"],
+    wildcard_constraints:
+        pair="|".join(map(re.escape, CS["pairs"])),
+        dataset="|".join(DATASETS),
     log:
         f"{RUN}/logs/crosssample_figures/{{pair}}_{{dataset}}.log",
     conda:
@@ -92,11 +111,3 @@ rule crosssample_figures:
         runtime=5,
     script:
         "../scripts/crosssample_figures.py"
-
-
-if CS["enabled"]:
-    ALL_TARGETS.extend([rules.crosssample_table.output.table, rules.crosssample_table.output.targets_md])
-    ALL_TARGETS.extend(
-        f"{RUN}/figures/crosssample_{kind}_{p}_{d}.pdf"
-        for kind in ("accuracy", "random", "pairs") for p in CS_PAIR_NAMES for d in config["datasets"]
-    )

@@ -9,7 +9,7 @@ rule make_data:
     input:
         lib("make_data.py"),
     params:
-        task=config["task"],
+        task=pick(config["task"], "n_train", "n_eval", "min_steps", "max_steps"),
         seed=config["seed"],
     log:
         f"{RUN}/logs/make_data.log",

@@ -1,19 +1,17 @@
-# Stage 5 (issue 3): per-token dump of every (base, tuned) pair on each dataset's responses.
+# Stage 5: per-token dump of every (base, tuned) pair on each dataset's responses.
+
 
 rule dump:
     output:
-        f"{RUN}/dump/{{pair}}/{{dataset}}.parquet",
+        dump=f"{RUN}/dump/{{pair}}/{{dataset}}.parquet",
     input:
         lib("dump.py"),
-        base=lambda w: model_dir(PAIRS[w.pair]["base"]),
-        tuned=lambda w: model_dir(PAIRS[w.pair]["tuned"]),
-        responses=lambda w: f"{RUN}/generations/{responses_model(w)}/{w.dataset}.parquet",
-        correct=lambda w: f"{RUN}/eval/{responses_model(w)}/{w.dataset}.parquet",
+        unpack(get_dump_inputs),
     params:
-        settings=dump_settings(),
+        settings=pick(DUMP, "top_p", "temperature", "extra_top_p", "batch_size", "chunk", "dtype", "answer_marker"),
         trust_remote_code=config["trust_remote_code"],
     wildcard_constraints:
-        pair="|".join(PAIRS),
+        pair="|".join(map(re.escape, PAIRS)),
     threads: config["threads"]
     log:
         f"{RUN}/logs/dump/{{pair}}/{{dataset}}.log",

@@ -5,11 +5,13 @@ EVAL_MODELS = config["evaluation"]["models"]
 
 rule score:
     output:
-        f"{RUN}/eval/{{model}}/{{dataset}}.parquet",
+        scores=f"{RUN}/eval/{{model}}/{{dataset}}.parquet",
     input:
         lib("score.py"),
-        generations=f"{RUN}/generations/{{model}}/{{dataset}}.parquet",
-        dataset=f"{RUN}/data/{{dataset}}.parquet",
+        generations=rules.generate.output.responses,
+        dataset=get_dataset,
+    wildcard_constraints:
+        model=MODEL_NAMES,
     log:
         f"{RUN}/logs/score/{{model}}/{{dataset}}.log",
     conda:
@@ -23,13 +25,13 @@ rule score:
 
 rule accuracy_table:
     output:
-        report(f"{RUN}/tables/accuracy.csv", category="Accuracy"),
+        table=report(f"{RUN}/tables/accuracy.csv", category="Accuracy"),
     input:
         lib("accuracy_table.py"),
-        scores=expand(f"{RUN}/eval/{{model}}/{{dataset}}.parquet", model=EVAL_MODELS, dataset=config["datasets"]),
+        scores=[get_scores(m, d) for m in EVAL_MODELS for d in DATASETS],
     params:
-        models=[m for m in EVAL_MODELS for _ in config["datasets"]],
-        datasets=[d for _ in EVAL_MODELS for d in config["datasets"]],
+        models=[m for m in EVAL_MODELS for _ in DATASETS],
+        datasets=[d for _ in EVAL_MODELS for d in DATASETS],
         n_boot=config["evaluation"]["bootstrap"],
         seed=config["seed"],
     log:
@@ -49,7 +51,7 @@ rule accuracy_figure:
         png=report(f"{RUN}/figures/accuracy.png", category="Accuracy"),
     input:
         lib("accuracy_figure.py"),
-        table=rules.accuracy_table.output[0],
+        table=rules.accuracy_table.output.table,
     log:
         f"{RUN}/logs/accuracy_figure.log",
     conda:
@@ -59,6 +61,3 @@ rule accuracy_figure:
         runtime=5,
     script:
         "../scripts/accuracy_figure.py"
-
-
-ALL_TARGETS.extend([rules.accuracy_table.output[0], rules.accuracy_figure.output.pdf])

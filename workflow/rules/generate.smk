@@ -3,15 +3,17 @@
 
 rule generate:
     output:
-        f"{RUN}/generations/{{model}}/{{dataset}}.parquet",
+        responses=f"{RUN}/generations/{{model}}/{{dataset}}.parquet",
     input:
         lib("generate.py"),
         model=lambda w: model_dir(w.model),
-        dataset=f"{RUN}/data/{{dataset}}.parquet",
+        dataset=get_dataset,
     params:
-        sampling=config["sampling"],
+        sampling=pick(config["sampling"], "temperature", "top_p", "max_new_tokens", "n_samples", "batch_size", "dtype"),
         seed=config["seed"],
         trust_remote_code=config["trust_remote_code"],
+    wildcard_constraints:
+        model=MODEL_NAMES,
     threads: config["threads"]
     log:
         f"{RUN}/logs/generate/{{model}}/{{dataset}}.log",

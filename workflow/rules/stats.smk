@@ -1,10 +1,6 @@
-# Stage 6 (issue 3): shift statistics (tidy tables), the summary table, one rule per figure.
-from tokenshift.figures.shift import FIGURES
+# Stage 6: shift statistics (tidy tables), the summary table, one rule per figure.
 from tokenshift.analysis.statistics import TABLES
-
-STATS = config["stats"]
-DUMPS = [(pair, dataset) for pair in PAIRS for dataset in config["datasets"]]
-PRIMARY = STATS["primary_pairs"] or [config["pairs"][0]["name"]]
+from tokenshift.figures.shift import FIGURES as SHIFT_FIGURES
 
 
 rule shift_stats:
@@ -12,7 +8,7 @@ rule shift_stats:
         **{t: f"{RUN}/stats/{t}.parquet" for t in TABLES},
     input:
         lib("shift_stats.py"),
-        dumps=[dump_path(p, d) for p, d in DUMPS],
+        dumps=get_dumps(),
     params:
         entries=DUMPS,
         stats=stats_params(),
@@ -35,7 +31,7 @@ rule shift_summary:
         md=f"{RUN}/tables/shift_summary.md",
     input:
         lib("shift_summary.py"),
-        table=f"{RUN}/stats/shift_summary.parquet",
+        table=rules.shift_stats.output.shift_summary,
     log:
         f"{RUN}/logs/stats/shift_summary_table.log",
     conda:
@@ -47,7 +43,7 @@ rule shift_summary:
         "../scripts/shift_summary.py"
 
 
-for _fig, _spec in FIGURES.items():
+for _fig, _spec in SHIFT_FIGURES.items():
 
     rule:
         name:
@@ -57,11 +53,11 @@ for _fig, _spec in FIGURES.items():
             png=report(f"{RUN}/figures/{_fig}.png", category="Token shifts"),
         input:
             lib("shift_figure.py"),
-            tables=[f"{RUN}/stats/{t}.parquet" for t in _spec.tables],
+            tables=get_stats_tables(_spec.tables),
         params:
             figure=_fig,
             table_names=list(_spec.tables),
-            primary=PRIMARY,
+            primary=STATS["primary_pairs"],
             compare=list(PAIRS),
             stats=stats_params(),
         log:
@@ -73,7 +69,3 @@ for _fig, _spec in FIGURES.items():
             runtime=5,
         script:
             "../scripts/shift_figure.py"
-
-
-ALL_TARGETS.extend([rules.shift_summary.output.csv, rules.shift_summary.output.md])
-ALL_TARGETS.extend(f"{RUN}/figures/{f}.{ext}" for f in FIGURES for ext in ("pdf", "png"))

@@ -11,4 +11,4 @@ with rule_context(smk):
     for model, dataset, path in zip(smk.params.models, smk.params.datasets, smk.input.scores):
         stats = mean_at_n(pl.read_parquet(path), smk.params.n_boot, smk.params.seed)
         rows.append({"model": model, "dataset": dataset, **stats})
-    write_text(pl.DataFrame(rows).write_csv(), smk.output[0])
+    write_text(pl.DataFrame(rows).write_csv(), smk.output.table)

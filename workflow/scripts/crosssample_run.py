@@ -1,10 +1,15 @@
 """Rule crosssample_run: a budget sweep (targeted, or random at the targeted run's rate) for one
-pair, dataset, direction and threshold."""
+pair, dataset, direction and threshold.
+
+Contract with the rule: wildcards pair, dataset, direction, eps, mode (targeted | random);
+inputs primary, intervention, dataset (and targeted, in random mode); params cs (budgets,
+engine, noise, rule, chunk, chunk_size, max_chunk, n_samples, limit, batch_size), sampling
+(temperature, top_p, max_new_tokens, dtype), seed, trust_remote_code.
+"""
 
 import polars as pl
 import tokenshift
-from tokenshift.crosssample import ChunkPolicy, CrossConfig, cross_sample_dataset, switch_rate
-from tokenshift.crosssample.run import select_problems
+from tokenshift.crosssample import CrossSpec, cross_sample_dataset, switch_rate
 from tokenshift.data.datasets import read_dataset
 from tokenshift.files.parquet import write_parquet
 from tokenshift.generation.sampler import SamplingParams
@@ -14,17 +19,19 @@ smk = snakemake  # noqa: F821
 with rule_context(smk) as log:
     cs, s, w = smk.params.cs, smk.params.sampling, smk.wildcards
     rate = switch_rate(pl.read_parquet(smk.input.targeted)) if w.mode == "random" else None
-    cfg = CrossConfig(float(w.eps), tuple(cs["budgets"]), cs["engine"], cs["noise"],
-                      ChunkPolicy(cs["chunk"], cs["chunk_size"], cs["max_chunk"]), rate)
-    data = select_problems(read_dataset(smk.input.dataset), cs["limit"])
-    params = SamplingParams(smk.params.seed, s["temperature"], s["top_p"], s["max_new_tokens"])
-    responses, switches, stats = cross_sample_dataset(
-        smk.input.primary, smk.input.intervention, data, cs["n_samples"] or s["n_samples"], params, cfg,
-        cs["batch_size"] or s["batch_size"], s["dtype"], smk.params.trust_remote_code, progress=log)
-    meta = {"pair": w.pair, "dataset": w.dataset, "direction": w.direction, "mode": w.mode, "eps": float(w.eps),
-            "budgets": list(cs["budgets"]), "random_rate": rate, "primary": str(smk.input.primary),
-            "intervention": str(smk.input.intervention), "seed": smk.params.seed, "top_p": s["top_p"],
-            "temperature": s["temperature"], "engine": cs["engine"], "noise": cs["noise"],
+    spec = CrossSpec(
+        eps=float(w.eps), budgets=tuple(cs["budgets"]),
+        sampling=SamplingParams(smk.params.seed, s["temperature"], s["top_p"], s["max_new_tokens"]),
+        engine=cs["engine"], rule=cs["rule"], noise=cs["noise"], chunk=cs["chunk"], chunk_size=cs["chunk_size"],
+        max_chunk=cs["max_chunk"], mode=w.mode, random_rate=rate, n_samples=cs["n_samples"],
+        batch_size=cs["batch_size"], limit=cs["limit"], dtype=s["dtype"],
+        trust_remote_code=smk.params.trust_remote_code)
+    responses, switches, stats = cross_sample_dataset(smk.input.primary, smk.input.intervention,
+                                                      read_dataset(smk.input.dataset), spec, progress=log)
+    meta = {"pair": w.pair, "dataset": w.dataset, "direction": w.direction, "mode": w.mode, "eps": spec.eps,
+            "budgets": list(spec.budgets), "random_rate": rate, "primary": str(smk.input.primary),
+            "intervention": str(smk.input.intervention), "seed": spec.sampling.seed, "top_p": spec.sampling.top_p,
+            "temperature": spec.sampling.temperature, "engine": spec.engine, "rule": spec.rule, "noise": spec.noise,
             "forward_passes": stats.full.passes + stats.forks.passes, "tokenshift_version": tokenshift.__version__}
     write_parquet(switches, smk.output.switches, metadata=meta)
     write_parquet(responses, smk.output.responses, metadata=meta)

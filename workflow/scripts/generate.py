@@ -16,7 +16,7 @@ with rule_context(smk) as log:
     params = SamplingParams(smk.params.seed, s["temperature"], s["top_p"], s["max_new_tokens"])
     df = generate(model, tok, data["prompt"].to_list(), data["problem_id"].to_list(), s["n_samples"], params,
                   s["batch_size"], progress=log)
-    write_parquet(df, smk.output[0], metadata={
+    write_parquet(df, smk.output.responses, metadata={
         "model": str(smk.input.model), "seed": smk.params.seed, "temperature": s["temperature"],
         "top_p": s["top_p"], "max_new_tokens": s["max_new_tokens"], "tokenshift_version": tokenshift.__version__,
     })

@@ -9,4 +9,4 @@ from tokenshift.pipeline.rulectx import rule_context
 smk = snakemake  # noqa: F821
 with rule_context(smk):
     scores = score_responses(pl.read_parquet(smk.input.generations), read_dataset(smk.input.dataset))
-    write_parquet(scores, smk.output[0])
+    write_parquet(scores, smk.output.scores)

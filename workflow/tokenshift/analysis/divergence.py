@@ -1,4 +1,6 @@
-"""Per-position comparison of two next-token distributions (DESIGN.md §3), on device and in chunks.
+"""Per-position comparison of two next-token distributions, on device and in chunks.
+
+The definitions (truncation, JS, entropy, ranks, overlap) are written out in docs/definitions.md.
 
 Every quantity of the per-token dump that needs the vocabulary axis is computed here, from
 logits of a chunk of positions, so a [positions x vocab] tensor never exceeds one chunk.
@@ -41,6 +43,10 @@ class DivergenceConfig:
             raise UserError(f"k must be >= 3 (ranks of the tuned top-3 are reported), got {self.k}")
         if self.chunk < 0:
             raise UserError(f"chunk must be >= 0, got {self.chunk}")
+        for p in self.extra_top_p:
+            # The column name keeps two decimals, and the statistics read top_p back from it.
+            if not math.isclose(p * 100, round(p * 100), abs_tol=1e-6):
+                raise UserError(f"extra top_p values must have at most two decimals (column js_pXXX), got {p}")
 
     def extra_columns(self) -> dict[str, float]:
         """``js_pXXX`` column name -> top_p, skipping values equal to the analysis top_p or 1."""
@@ -51,6 +57,7 @@ class DivergenceConfig:
         return out
 
     def chunk_for(self, vocab: int) -> int:
+        """Positions per chunk, so one float32 [chunk x vocab] tensor stays near 32 MiB by default."""
         return self.chunk or max(1, AUTO_CHUNK_ELEMENTS // max(vocab, 1))
 
 
@@ -62,7 +69,7 @@ def js_column(top_p: float) -> str:
 class NonFiniteLogits(UserError):
     """Logits with NaN or inf; ``index`` is the flat position within the scored positions."""
 
-    def __init__(self, model: str, index: int):
+    def __init__(self, model: str, index: int) -> None:
         super().__init__(f"non-finite logits from the {model} model at flat position {index}")
         self.model = model
         self.index = index

@@ -1,4 +1,6 @@
-"""Teacher-forced scoring of a response set by two models into the per-token table (DESIGN.md §4).
+"""Teacher-forced scoring of a response set by two models into the per-token table.
+
+Every column, its type and units, and the file's metadata are listed in docs/per-token-table.md.
 
 One forward pass per model per batch up to the last hidden layer; the LM heads and every
 vocabulary-sized statistic then run chunk by chunk (:mod:`tokenshift.analysis.divergence`), and each
@@ -13,6 +15,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import polars as pl
@@ -21,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 from tqdm import tqdm
+from transformers import PreTrainedTokenizerBase
 
 from tokenshift import __version__
 from tokenshift.analysis.divergence import DivergenceConfig, NonFiniteLogits, chunked_stats
@@ -57,7 +61,7 @@ class DumpSummary:
 class Scorer:
     """One causal LM split into trunk (hidden states) and head (logits cut to the shared vocabulary)."""
 
-    def __init__(self, model: torch.nn.Module, vocab: int, name: str):
+    def __init__(self, model: torch.nn.Module, vocab: int, name: str) -> None:
         cfg = model.config
         for attr in ("logit_scale", "logits_scaling"):
             if getattr(cfg, attr, None) not in (None, 1, 1.0):
@@ -72,9 +76,11 @@ class Scorer:
         self.name = name
 
     def hidden(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Last hidden states [B, T, H]: the trunk only, so no [B, T, vocab] logits are built."""
         return self.trunk(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
 
     def head(self, h: torch.Tensor) -> torch.Tensor:
+        """Logits of hidden states over the shared vocabulary (softcapping applied as the model does)."""
         logits = torch.nn.functional.linear(h, self.weight, self.bias)
         if self.softcap:
             logits = torch.tanh(logits / self.softcap) * self.softcap
@@ -146,7 +152,7 @@ def correctness(df: pl.DataFrame, correct_path: str | Path | None) -> pl.Series:
     return pl.Series("correct", [None] * df.height, dtype=pl.Boolean)
 
 
-def answer_start(tokenizer, ids: list[int], marker: str) -> int | None:
+def answer_start(tokenizer: PreTrainedTokenizerBase, ids: list[int], marker: str) -> int | None:
     """Index of the first response token whose decoded prefix contains ``marker`` (None if absent).
 
     Binary search over decoded prefixes: works for any tokenizer, O(log L) decodes.
@@ -218,7 +224,11 @@ def bare_forward(pair: Pair, batch: Batch) -> None:
         sc.model(input_ids=ids, attention_mask=mask, use_cache=False)
 
 
-def dump_schema(cfg: DivergenceConfig, k: int, metadata: dict[str, str]) -> pa.Schema:
+def dump_schema(cfg: DivergenceConfig, metadata: dict[str, str]) -> pa.Schema:
+    """Arrow schema of the per-token table; docs/per-token-table.md documents it (a test compares the two).
+
+    ``k`` is kept for callers; the list lengths follow ``cfg.k`` (cut to the vocabulary size).
+    """
     f32, i32 = pa.float32(), pa.int32()
     fields = [("problem_id", pa.int64()), ("sample_idx", pa.int64()), ("position", i32), ("length", i32),
               ("norm_position", f32), ("answer_start", i32), ("token_id", i32), ("token_text", pa.string()),
@@ -269,7 +279,7 @@ def batch_table(schema: pa.Schema, df: pl.DataFrame, batch: Batch, stats: dict[s
 
 def run_dump(base_dir: str | Path, tuned_dir: str | Path, responses: str | Path, out: str | Path,
              cfg: DivergenceConfig, opts: DumpOptions = DumpOptions(), correct_path: str | Path | None = None,
-             progress=None) -> DumpSummary:
+             progress: TextIO | None = None) -> DumpSummary:
     """Score ``responses`` with both models and write the per-token table to ``out`` atomically."""
     if opts.batch_size < 1:
         raise UserError(f"batch_size must be >= 1, got {opts.batch_size}")
@@ -280,7 +290,7 @@ def run_dump(base_dir: str | Path, tuned_dir: str | Path, responses: str | Path,
 
 
 def dump_loaded(pair: Pair, df: pl.DataFrame, out: str | Path, cfg: DivergenceConfig, opts: DumpOptions,
-                metadata: dict, correct: pl.Series, progress=None) -> DumpSummary:
+                metadata: dict, correct: pl.Series, progress: TextIO | None = None) -> DumpSummary:
     """The dump once models are loaded (what the throughput benchmark times)."""
     check_responses(df, pair)
     tok = pair.tokenizer
@@ -292,7 +302,7 @@ def dump_loaded(pair: Pair, df: pl.DataFrame, out: str | Path, cfg: DivergenceCo
     metadata = {**metadata, "tokenshift": __version__, "top_p": cfg.top_p, "temperature": cfg.temperature,
                 "extra_top_p": sorted(cfg.extra_columns().values()), "k": cfg.k, "dtype": opts.dtype,
                 "n_responses": df.height, "n_empty": n_empty}
-    schema = dump_schema(cfg, cfg.k, {key: json.dumps(v, sort_keys=True) for key, v in metadata.items()})
+    schema = dump_schema(cfg, {key: json.dumps(v, sort_keys=True) for key, v in metadata.items()})
     n_pos = 0
     bar = tqdm(total=df.height - n_empty, desc="dump", unit="resp", file=progress, mininterval=5)
     try:

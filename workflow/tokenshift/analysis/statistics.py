@@ -22,7 +22,10 @@ RANK_BINS = [(1, 1, "1"), (2, 2, "2"), (3, 3, "3"), (4, 5, "4-5"), (6, 10, "6-10
 
 @dataclass(frozen=True)
 class StatsParams:
-    """Thresholds and binning shared by the tables (DESIGN.md §3 defaults)."""
+    """Thresholds and binning shared by the tables.
+
+    The defaults are the paper's: near-zero JS < 1e-3 (paper §2.2) and high JS > 0.1 (Fig. 7, 17, 18).
+    """
 
     top_p: float = 1.0  # the analysis top_p of the ``js`` column, for labels
     near_zero: float = 1e-3
@@ -256,7 +259,12 @@ OVERLAP_KS = (1, 2, 3, 5, 10)
 
 
 def shift_summary(lf: pl.LazyFrame, p: StatsParams) -> pl.DataFrame:
-    """The headline numbers per pair and dataset (C1, C7-C9 of DESIGN.md §7); nulls where no JS > high."""
+    """The headline numbers per pair and dataset; nulls where no JS > high.
+
+    Sparsity (share of near-zero and of high-JS positions, paper §2.2), entropies (§2.4), and at
+    JS > high the top-k overlap, the share of tuned top-1 tokens in the base top-3 and the tail
+    shares (§4, Fig. 7, 17, 18).
+    """
     high = _high(p)
     overall = lf.group_by(KEYS).agg(
         n_positions=pl.len(), n_sequences=pl.struct("problem_id", "sample_idx").n_unique(),

@@ -8,6 +8,7 @@ import sys
 
 from tokenshift.analysis.divergence import DivergenceConfig
 from tokenshift.analysis.dump import DumpOptions, run_dump
+from tokenshift.pipeline.config import schema_default
 
 
 def add_parser(subparsers) -> None:
@@ -18,14 +19,21 @@ def add_parser(subparsers) -> None:
     p.add_argument("--responses", required=True, help="generations Parquet (prompt_ids, response_ids, ...)")
     p.add_argument("--out", required=True, help="output Parquet")
     p.add_argument("--correct", default=None, help="optional eval Parquet (problem_id, sample_idx, correct)")
-    p.add_argument("--top-p", type=float, default=1.0, help="analysis top_p for the js column (default 1)")
-    p.add_argument("--extra-top-p", type=float, nargs="*", default=[], help="further top_p values (js_pXXX)")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--chunk", type=int, default=0, help="positions per statistics chunk (0 = auto)")
-    p.add_argument("--dtype", default="float32")
+    # Defaults are the schema's (config/schema.yaml), so the CLI computes what the pipeline does.
+    p.add_argument("--top-p", type=float, default=schema_default("sampling.top_p"),
+                   help="analysis top_p of the js column (default: sampling.top_p, %(default)s)")
+    p.add_argument("--extra-top-p", type=float, nargs="*", default=schema_default("dump.extra_top_p"),
+                   help="further top_p values, one js_pXXX column each (default: %(default)s)")
+    p.add_argument("--temperature", type=float, default=schema_default("sampling.temperature"),
+                   help="default: sampling.temperature, %(default)s")
+    p.add_argument("--batch-size", type=int, default=schema_default("dump.batch_size"),
+                   help="responses per forward batch (default: %(default)s)")
+    p.add_argument("--chunk", type=int, default=schema_default("dump.chunk"),
+                   help="positions per statistics chunk (0 = auto)")
+    p.add_argument("--dtype", default=schema_default("dump.dtype"), help="weights dtype (default: %(default)s)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--answer-marker", default="#", help="text that opens the final-answer span")
+    p.add_argument("--answer-marker", default=schema_default("dump.answer_marker"),
+                   help="text that opens the final-answer span (default: %(default)s)")
     p.set_defaults(func=_run)
 
 

@@ -1,4 +1,4 @@
-"""Step-by-step cross-sampling: the reference every faster engine must match token for token.
+"""Step-by-step cross-sampling: the reference the fast engine must match token for token.
 
 Each step runs both models on the committed prefix (two sequential forward passes per
 token), evaluates the switching rule and draws from the chosen policy, exactly as
@@ -10,37 +10,39 @@ from __future__ import annotations
 import torch
 
 from tokenshift.crosssample.context import Context
+from tokenshift.crosssample.fast import ChunkPolicy
 from tokenshift.crosssample.state import BatchState
+from tokenshift.crosssample.variants import ENGINES
 from tokenshift.models.decoding import Decoder
 
 
+@ENGINES.register("naive")
 @torch.no_grad()
 def run_reference(dec_p: Decoder, dec_i: Decoder | None, lp: torch.Tensor, li: torch.Tensor | None,
-                  state: BatchState, ctx: Context) -> None:
+                  state: BatchState, ctx: Context, chunk: ChunkPolicy) -> list[int]:
     """Decode until every row is done; ``lp``/``li`` are the prefill logits of each model.
 
     The intervention model stops being run once no row can switch any more (budgets are
-    monotone), so budget 0 costs exactly what plain generation costs.
+    monotone), so budget 0 costs exactly what plain generation costs. ``chunk`` is unused
+    (one step at a time); no chunks are verified, so the returned list is empty.
     """
     while not bool(state.done.all()):
         active = ~state.done
+        pos = state.t.unsqueeze(1)  # [B, 1]: a chunk of one step
         prim = ctx.truncated(lp)
-        prim_tok = ctx.draw(prim, state.t, intervention=False)
-        can = state.can_switch()
-        switched = torch.zeros_like(can)
-        int_tok, score = prim_tok, torch.zeros(len(prim_tok), dtype=torch.float64)
-        if li is not None and bool(can.any()):
+        prim_tok = ctx.draw(prim, ctx.uniforms(pos, intervention=False))
+        if li is not None and bool(state.can_switch().any()):
             inter = ctx.truncated(li)
-            int_tok = ctx.draw(inter, state.t, intervention=True)
-            fires, score = ctx.decide(prim, inter, state.t)
-            switched = can & fires
-        tok = torch.where(switched, int_tok, prim_tok)
-        tok = torch.where(active, tok, torch.full_like(tok, state.pad_id))
-        state.commit(tok, active, switched, prim_tok, int_tok, score)
+            int_tok = ctx.draw(inter, ctx.uniforms(pos, intervention=True))
+            fires, score = ctx.decide(prim, inter, pos)
+        else:
+            int_tok, fires = prim_tok, torch.zeros_like(prim_tok, dtype=torch.bool)
+            score = torch.zeros(prim_tok.shape, dtype=torch.float64)
+        state.commit(prim_tok, int_tok, fires, score, active)
         if bool(state.done.all()):
             break
-        lp = dec_p.extend(tok.unsqueeze(1), active.unsqueeze(1))[:, 0]
-        if li is not None and bool(state.can_switch().any()):
-            li = dec_i.extend(tok.unsqueeze(1), active.unsqueeze(1))[:, 0]
-        else:
-            li = None
+        tok = torch.where(active, state.last_tokens(), torch.full_like(state.t, state.pad_id)).unsqueeze(1)
+        lp = dec_p.extend(tok, active.unsqueeze(1))[:, 0]
+        li = dec_i.extend(tok, active.unsqueeze(1))[:, 0] if li is not None and bool(state.can_switch().any()) \
+            else None
+    return []

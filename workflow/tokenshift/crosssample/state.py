@@ -2,7 +2,8 @@
 
 Both engines commit tokens through :meth:`BatchState.commit`, so "what counts as a switch,
 an effective switch, the end of a row" is written once and the engines differ only in how
-they obtain the two policies' distributions.
+they obtain the two policies' distributions. (The tests compare both with a per-token loop
+written apart from this code.)
 """
 
 from __future__ import annotations
@@ -69,20 +70,41 @@ class BatchState:
         """Rows still generating with budget left."""
         return ~self.done & (self.n_switches < self.budget)
 
-    def commit(self, tok: torch.Tensor, live: torch.Tensor, switched: torch.Tensor, primary_tok: torch.Tensor,
-               intervention_tok: torch.Tensor, score: torch.Tensor) -> None:
-        """Write ``tok`` at each live row's next position and record the rows that switched."""
-        rows = live.nonzero().squeeze(1)
-        self.out[rows, self.t[rows]] = tok[rows]
-        for r in (switched & live).nonzero().squeeze(1).tolist():
-            sw = Switch(int(self.t[r]), float(score[r]), int(primary_tok[r]), int(intervention_tok[r]))
-            self.switches[r].append(sw)
-            self.n_effective[r] += int(sw.effective)
-        self.n_switches += (switched & live).long()
-        self.n_new += live.long()
-        ended = (tok == self.eos_id) | (self.t + 1 >= self.max_new_tokens)
-        self.done = self.done | (live & ended)
-        self.t = self.t + live.long()
+    def commit(self, draft: torch.Tensor, proposed: torch.Tensor, fires: torch.Tensor, score: torch.Tensor,
+               active: torch.Tensor) -> torch.Tensor:
+        """Commit each active row's next tokens from a chunk of g steps; returns tokens taken per row.
+
+        ``draft`` [B, g] are the primary's keyed draws, ``proposed`` the intervention's,
+        ``fires`` where the rule fires and ``score`` its divergence. Step j switches where the
+        rule fires and the row has budget left after the switches of steps < j (identity
+        swaps count). A row takes steps up to and including the first that ends it (EOS or
+        ``max_new_tokens``) or that is an effective switch, after which the primary's later
+        drafts were drawn from the wrong prefix. One step (g = 1) is the reference engine.
+        """
+        g = draft.shape[1]
+        earlier = fires.long().cumsum(dim=1) - fires.long()
+        switched = fires & ((self.n_switches.unsqueeze(1) + earlier) < self.budget.unsqueeze(1))
+        tok = torch.where(switched, proposed, draft)
+        effective = switched & (proposed != draft)
+        ends = (tok == self.eos_id) | ((self.t.unsqueeze(1) + torch.arange(1, g + 1)) >= self.max_new_tokens)
+        stops = (ends | effective).long()
+        live = active.unsqueeze(1) & ((stops.cumsum(dim=1) - stops) == 0)  # no stop at an earlier step
+        taken = live.sum(dim=1)
+        cols = torch.arange(g).expand_as(live)
+        self.out[live.nonzero(as_tuple=True)[0], (self.t.unsqueeze(1) + cols)[live]] = tok[live]
+        kept = switched & live
+        if bool(kept.any()):
+            rows, js = kept.nonzero(as_tuple=True)
+            records = zip(rows.tolist(), (self.t[rows] + js).tolist(), score[rows, js].tolist(),
+                          draft[rows, js].tolist(), proposed[rows, js].tolist())
+            for r, pos, sc, prim_tok, int_tok in records:
+                self.switches[r].append(Switch(pos, sc, prim_tok, int_tok))
+            self.n_switches += kept.sum(dim=1)
+            self.n_effective += (effective & live).sum(dim=1)
+        self.n_new += taken
+        self.done = self.done | (ends & live).any(dim=1)
+        self.t = self.t + taken
+        return taken
 
     def last_tokens(self) -> torch.Tensor:
         """The most recently committed token per row (pad for rows with none)."""
@@ -91,6 +113,7 @@ class BatchState:
         return torch.where(self.t > 0, last, torch.full_like(last, self.pad_id))
 
     def results(self) -> list[CrossResult]:
+        """One :class:`CrossResult` per row, in row order."""
         out = []
         for i, row in enumerate(self.out.tolist()):
             n = int(self.t[i])

@@ -1,4 +1,4 @@
-"""Budget sweeps with shared prefixes (DESIGN.md §5).
+"""Budget sweeps with shared prefixes.
 
 A run with budget b equals the run with the largest budget K up to the position of the
 K-run's (b+1)-th switch, where budget b is exhausted; from there it is a primary-only
@@ -10,27 +10,15 @@ row's natural switch count cost nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import pairwise
 
 import torch
 
-from tokenshift.crosssample.context import Rule
-from tokenshift.crosssample.engine import EngineStats, check_budget, cross_sample_batch
-from tokenshift.crosssample.fast import DEFAULT_CHUNK, ChunkPolicy
+from tokenshift.crosssample.engine import EngineStats, cross_sample_batch
+from tokenshift.crosssample.spec import CrossSpec, check_budgets
 from tokenshift.crosssample.state import CrossResult
-from tokenshift.errors import UserError
-from tokenshift.generation.sampler import SamplingParams, batches
+from tokenshift.generation.sampler import batches
 
-
-def check_budgets(budgets: list[int]) -> list[int]:
-    """Budgets must be integers >= 0 in strictly increasing order (a sweep forks from the largest)."""
-    if not budgets:
-        raise UserError("budget list is empty")
-    for b in budgets:
-        check_budget(b)
-    if any(b2 <= b1 for b1, b2 in pairwise(budgets)):
-        raise UserError(f"budget list must be strictly increasing, got {list(budgets)}")
-    return list(budgets)
+__all__ = ["SweepStats", "check_budgets", "fork_plan", "sweep_batch"]  # check_budgets: pipeline config imports it
 
 
 @dataclass
@@ -49,7 +37,7 @@ class SweepStats:
         self.n_forks += other.n_forks
 
 
-def fork_plan(results: list[CrossResult], budgets: list[int]) -> list[tuple[int, int, int]]:
+def fork_plan(results: list[CrossResult], budgets: tuple[int, ...]) -> list[tuple[int, int, int]]:
     """(row, budget, fork position) for every row that switched more than ``budget`` times."""
     plan = []
     for b in budgets[:-1]:
@@ -61,17 +49,15 @@ def fork_plan(results: list[CrossResult], budgets: list[int]) -> list[tuple[int,
 
 def sweep_batch(primary: torch.nn.Module, intervention: torch.nn.Module, vocab_size: int,
                 prompt_ids: list[list[int]], problem_ids: torch.Tensor, sample_idx: torch.Tensor,
-                params: SamplingParams, rule: Rule, budgets: list[int], eos_id: int, pad_id: int,
-                engine: str = "fast", noise: str = "independent", chunk: ChunkPolicy = DEFAULT_CHUNK,
+                spec: CrossSpec, eos_id: int, pad_id: int,
                 fork_batch_size: int | None = None) -> tuple[dict[int, list[CrossResult]], SweepStats]:
-    """Results per budget for one batch of rows, from one largest-budget run plus forks."""
-    budgets = check_budgets(budgets)
+    """Results per budget of ``spec.budgets`` for one batch of rows, from one largest-budget run plus forks."""
     stats = SweepStats()
-    full, st = cross_sample_batch(primary, intervention, vocab_size, prompt_ids, problem_ids, sample_idx, params,
-                                  rule, budgets[-1], eos_id, pad_id, engine, noise, chunk=chunk)
+    full, st = cross_sample_batch(primary, intervention, vocab_size, prompt_ids, problem_ids, sample_idx, spec,
+                                  eos_id, pad_id)
     stats.full.add(st)
-    out = {b: list(full) for b in budgets}
-    plan = fork_plan(full, budgets)
+    out = {b: list(full) for b in spec.budgets}
+    plan = fork_plan(full, spec.budgets)
     stats.n_forks = len(plan)
     stats.fork_positions = [p for _, _, p in plan]
     size = fork_batch_size or max(1, len(prompt_ids))
@@ -79,8 +65,8 @@ def sweep_batch(primary: torch.nn.Module, intervention: torch.nn.Module, vocab_s
         rows = [r for r, _, _ in part]
         prefixes = [full[r].response_ids[:p] for r, _, p in part]
         forked, st = cross_sample_batch(primary, intervention, vocab_size, [prompt_ids[r] for r in rows],
-                                        problem_ids[rows], sample_idx[rows], params, rule, 0, eos_id, pad_id,
-                                        engine, noise, prefixes=prefixes, chunk=chunk)
+                                        problem_ids[rows], sample_idx[rows], spec, eos_id, pad_id, budget=0,
+                                        prefixes=prefixes)
         stats.forks.add(st)
         for (r, b, _), res in zip(part, forked):
             out[b][r] = CrossResult(res.response_ids, res.finish_reason, full[r].switches[:b])

@@ -13,6 +13,7 @@ SCHEMA = {"problem_id": pl.Int64, "prompt": pl.String, "answer": pl.String}
 
 
 def problems_frame(problems: list[Problem]) -> pl.DataFrame:
+    """The dataset table of ``problems`` (answers as strings, as the verifier compares them)."""
     return pl.DataFrame(
         {"problem_id": [p.problem_id for p in problems], "prompt": [p.prompt for p in problems],
          "answer": [str(p.answer) for p in problems]},

@@ -14,6 +14,10 @@ import random
 import re
 from dataclasses import dataclass
 
+import polars as pl
+
+from tokenshift.errors import UserError
+
 ANSWER_MARKER = "#"
 _ANSWER_RE = re.compile(r"#(-?\d+)")
 
@@ -28,6 +32,7 @@ class Problem:
 
     @property
     def prompt(self) -> str:
+        """The chain as the model sees it, ``23+45+17=``."""
         parts = [str(self.operands[0])]
         for op, x in zip(self.ops, self.operands[1:]):
             parts.append(f"{op}{x}")
@@ -35,6 +40,7 @@ class Problem:
 
     @property
     def answer(self) -> int:
+        """The true final total (what the verifier expects after ``#``)."""
         total = self.operands[0]
         for op, x in zip(self.ops, self.operands[1:]):
             total = total + x if op == "+" else total - x
@@ -73,7 +79,7 @@ def make_problems(n: int, seed: int, min_steps: int, max_steps: int, start_id: i
     carry from the units column, so a problem has one or two decision points on average.
     """
     if n < 0 or min_steps < 1 or max_steps < min_steps:
-        raise ValueError(f"bad problem spec: n={n}, steps={min_steps}..{max_steps}")
+        raise UserError(f"bad problem spec: n={n}, steps={min_steps}..{max_steps}")
     rng = random.Random(seed)
     out = []
     for i in range(n):
@@ -95,16 +101,21 @@ def split_problems(
             seen.add(p.prompt)
             unique.append(p)
     if len(unique) < n_train + n_eval:
-        raise ValueError("not enough distinct problems for the requested split sizes")
+        raise UserError(f"not enough distinct problems for {n_train} train + {n_eval} eval problems of "
+                        f"{min_steps}..{max_steps} steps")
     eval_set = [Problem(i, p.operands, p.ops) for i, p in enumerate(unique[:n_eval])]
     train = [Problem(i, p.operands, p.ops) for i, p in enumerate(unique[n_eval : n_eval + n_train])]
     return train, eval_set
 
 
 def extract_answer(response: str) -> str | None:
-    """The final answer after the marker, or None if the response has none."""
-    m = _ANSWER_RE.search(response)
-    return m.group(1) if m else None
+    """The number after the last marker (the final answer), or None if the response has none.
+
+    The last, not the first: a response that marks an intermediate result and then corrects
+    itself is graded on what it finally answers.
+    """
+    found = _ANSWER_RE.findall(response)
+    return found[-1] if found else None
 
 
 def verify(response: str, answer: str | int) -> bool:
@@ -122,6 +133,6 @@ def parse_prompt(problem_id: int, prompt: str) -> Problem:
     return Problem(problem_id, tuple(operands), tuple(ops))
 
 
-def problems_from_frame(df) -> list[Problem]:
+def problems_from_frame(df: pl.DataFrame) -> list[Problem]:
     """Problems from a dataset table (problem_id, prompt, ...)."""
     return [parse_prompt(i, p) for i, p in zip(df["problem_id"].to_list(), df["prompt"].to_list())]

@@ -29,6 +29,7 @@ def build_char_tokenizer(alphabet: str = ALPHABET) -> PreTrainedTokenizerFast:
 
 
 def save_char_tokenizer(out_dir: str | Path, alphabet: str = ALPHABET) -> PreTrainedTokenizerFast:
+    """Build the tokenizer and save it in HF format, so every model directory carries its own."""
     tok = build_char_tokenizer(alphabet)
     tok.save_pretrained(str(out_dir))
     return tok

@@ -1,4 +1,4 @@
-"""Divergences between next-token distributions (DESIGN.md §3), batched over rows.
+"""Divergences between next-token distributions batched over rows.
 
 Cross-sampling decides every switch with these, and the per-token dump reports them, so
 there is one definition: inputs are (already top-p truncated) probability rows along the

@@ -1,7 +1,7 @@
 """Keyed noise: every random number is a pure function of its key.
 
 The uniform that draws token ``t`` of sample ``(problem_id, sample_idx)`` from a given
-policy stream depends on nothing else (DESIGN.md §5). Plain generation, step-by-step
+policy stream depends on nothing else. Plain generation, step-by-step
 cross-sampling and the fast engine therefore draw the same token whenever they see the
 same distribution, which is what makes "fast == reference" and "budget 0 == plain
 generation" exact, testable statements.
@@ -34,6 +34,23 @@ def _mix(x: torch.Tensor) -> torch.Tensor:
     return x ^ _shr(x, 31)
 
 
+def row_keys(seed: int, problem_id: torch.Tensor, sample_idx: torch.Tensor) -> torch.Tensor:
+    """The position-independent part of the key hash, per element of the broadcast inputs.
+
+    Decoding loops compute it once per batch; :func:`keyed_uniform_at` then costs two mixes
+    per draw instead of five, with bit-identical results.
+    """
+    problem_id, sample_idx = torch.broadcast_tensors(problem_id.long(), sample_idx.long())
+    h = _mix(torch.full_like(problem_id, seed))
+    return _mix(_mix(h ^ problem_id) ^ sample_idx)
+
+
+def keyed_uniform_at(keys: torch.Tensor, position: torch.Tensor, stream: int) -> torch.Tensor:
+    """Uniforms in [0, 1) (float64) for :func:`row_keys` ``keys`` at ``position`` (broadcast)."""
+    h = _mix(_mix(keys ^ position.long()) ^ stream)
+    return _shr(h, 11).double() * (1.0 / (1 << 53))
+
+
 def keyed_uniform(
     seed: int,
     problem_id: torch.Tensor,
@@ -45,10 +62,33 @@ def keyed_uniform(
     problem_id, sample_idx, position = torch.broadcast_tensors(
         problem_id.long(), sample_idx.long(), position.long()
     )
-    h = _mix(torch.full_like(problem_id, seed))
-    for part in (problem_id, sample_idx, position, torch.full_like(problem_id, stream)):
-        h = _mix(h ^ part)
-    return _shr(h, 11).double() * (1.0 / (1 << 53))
+    return keyed_uniform_at(row_keys(seed, problem_id, sample_idx), position, stream)
+
+
+class KeyedNoise:
+    """Every uniform a batch of rows can use, as [rows, positions] tables built once per stream.
+
+    Decoding gathers the uniforms of a step (or a chunk of steps) from the table instead of
+    hashing per step. Positions at or beyond ``width`` are clamped: no caller commits a
+    token there, it only drafts one that is discarded.
+    """
+
+    def __init__(self, seed: int, problem_id: torch.Tensor, sample_idx: torch.Tensor, width: int):
+        self.keys = row_keys(seed, problem_id.long().cpu(), sample_idx.long().cpu()).unsqueeze(1)
+        self.width = width
+        self._tables: dict[int, torch.Tensor] = {}
+
+    def table(self, stream: int) -> torch.Tensor:
+        """Uniforms [rows, width] of ``stream``."""
+        if stream not in self._tables:
+            self._tables[stream] = keyed_uniform_at(self.keys, torch.arange(self.width), stream)
+        return self._tables[stream]
+
+    def at(self, position: torch.Tensor, stream: int) -> torch.Tensor:
+        """Uniforms of each row at its ``position`` [B] or positions [B, g]."""
+        tab = self.table(stream)
+        idx = position.long().clamp(max=self.width - 1)
+        return tab.gather(1, idx.reshape(len(tab), -1)).reshape(idx.shape)
 
 
 def sample_inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:

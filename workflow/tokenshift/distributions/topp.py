@@ -1,7 +1,7 @@
 """Top-p (nucleus) truncation shared by sampling, divergence and cross-sampling.
 
 One definition for every consumer, so the distribution a token is drawn from is the
-very distribution whose divergence is measured (DESIGN.md §3).
+very distribution whose divergence is measured.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ import numpy as np
 import polars as pl
 
 from tokenshift.data.organism import verify
+from tokenshift.errors import UserError
 
 
 def score_responses(generations: pl.DataFrame, answers: pl.DataFrame) -> pl.DataFrame:
@@ -15,7 +16,7 @@ def score_responses(generations: pl.DataFrame, answers: pl.DataFrame) -> pl.Data
     )
     missing = joined.filter(pl.col("answer").is_null())
     if missing.height:
-        raise ValueError(f"no reference answer for problem_id {missing['problem_id'][0]}")
+        raise UserError(f"no reference answer for problem_id {missing['problem_id'][0]}")
     correct = [verify(r, a) for r, a in zip(joined["response_text"], joined["answer"])]
     return joined.select("problem_id", "sample_idx").with_columns(pl.Series("correct", correct))
 
@@ -28,7 +29,7 @@ def mean_at_n(scores: pl.DataFrame, n_boot: int = 2000, seed: int = 0, level: fl
     per_problem = scores.group_by("problem_id").agg(pl.col("correct").cast(pl.Float64).mean()).sort("problem_id")
     acc = per_problem["correct"].to_numpy()
     if acc.size == 0:
-        raise ValueError("no scored samples")
+        raise UserError("no scored samples: Mean@n needs at least one response")
     rng = np.random.default_rng(seed)
     boots = acc[rng.integers(0, acc.size, size=(n_boot, acc.size))].mean(axis=1)
     alpha = (1 - level) / 2

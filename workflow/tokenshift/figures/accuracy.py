@@ -10,6 +10,7 @@ from tokenshift.figures.plotting import new_figure, save_figure
 
 
 def plot_accuracy(table: pl.DataFrame, pdf: str | Path, png: str | Path) -> None:
+    """Bars of Mean@n per model, one colour per dataset, with the bootstrap interval as error bars."""
     fig, ax = new_figure()
     datasets = table["dataset"].unique(maintain_order=True).to_list()
     width = 0.8 / max(1, len(datasets))

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
+from matplotlib.axes import Axes
 
 from tokenshift.figures.plotting import new_figure, save_figure
 
@@ -13,7 +15,7 @@ DIRECTION_TITLE = {"forward": "forward: base primary, tuned intervenes",
                    "reverse": "reverse: tuned primary, base intervenes"}
 
 
-def _reference_lines(ax, base_acc: float | None, tuned_acc: float | None, tuned_name: str) -> None:
+def _reference_lines(ax: Axes, base_acc: float | None, tuned_acc: float | None, tuned_name: str) -> None:
     if base_acc is not None:
         ax.axhline(base_acc, color="grey", ls="--", lw=1, label=f"base ({base_acc:.2f})")
     if tuned_acc is not None:
@@ -61,7 +63,7 @@ def plot_targeted_vs_random(table: pl.DataFrame, base_acc: float | None, tuned_a
     save_figure(fig, pdf, png)
 
 
-def token_pair_counts(switches: pl.DataFrame, decode, top: int) -> pl.DataFrame:
+def token_pair_counts(switches: pl.DataFrame, decode: Callable[[int], str], top: int) -> pl.DataFrame:
     """Most frequent (primary token -> intervention token) pairs among effective switches."""
     eff = switches.filter(pl.col("effective"))
     counts = (eff.group_by("primary_token", "intervention_token").len("count")

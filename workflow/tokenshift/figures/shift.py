@@ -1,4 +1,5 @@
-"""Figures of the shift statistics (paper §2, §4, A.3, A.4), drawn from the tidy tables of shiftstats.
+"""Figures of the shift statistics (paper §2, §4, A.3, A.4), drawn from the tidy tables of
+:mod:`tokenshift.analysis.statistics`.
 
 Each figure is a function ``(tables, series, params) -> Figure``; ``series`` lists the pairs to
 draw, so the SFT-vs-RL figures (8-12) are the same functions over more pairs. An empty subset
@@ -42,18 +43,18 @@ def _series_panels(df: pl.DataFrame, sharey: bool = False) -> tuple[plt.Figure, 
     return fig, [(ax, name, df.filter(pl.col("series") == name)) for ax, name in zip(axes[0], names)]
 
 
-def _note(ax, text: str = "no positions in this subset") -> None:
+def _note(ax: plt.Axes, text: str = "no positions in this subset") -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=10, color="0.4")
 
 
-def _empty(ax, df: pl.DataFrame, text: str = "no positions in this subset") -> bool:
+def _empty(ax: plt.Axes, df: pl.DataFrame, text: str = "no positions in this subset") -> bool:
     if df.height == 0 or ("count" in df.columns and df["count"].sum() == 0):
         _note(ax, text)
         return True
     return False
 
 
-def _stairs(ax, df: pl.DataFrame, hue: str, **kw) -> None:
+def _stairs(ax: plt.Axes, df: pl.DataFrame, hue: str, **kw) -> None:
     """Histogram from (bin_lo, bin_hi, share) rows, one step line per ``hue`` value."""
     for key, part in df.sort(hue, "bin").group_by(hue, maintain_order=True):
         edges = part["bin_lo"].to_list() + [part["bin_hi"][-1]]
@@ -61,7 +62,7 @@ def _stairs(ax, df: pl.DataFrame, hue: str, **kw) -> None:
         ax.stairs(full, edges, label=str(key[0]), **kw)
 
 
-def _legend(ax) -> None:
+def _legend(ax: plt.Axes) -> None:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
 
@@ -212,7 +213,7 @@ def base_rank(t: Tables, pairs: list[str], p: StatsParams) -> plt.Figure:
     return fig
 
 
-def _tail_bars(ax, t: Tables, pairs: list[str], p: StatsParams) -> None:
+def _tail_bars(ax: plt.Axes, t: Tables, pairs: list[str], p: StatsParams) -> None:
     df = _series(t["tail_shares"], pairs).drop_nulls("share")
     if not _empty(ax, df):
         d = df.with_columns(pl.col("threshold").map_elements(lambda x: f"<{x:g}", return_dtype=pl.String),

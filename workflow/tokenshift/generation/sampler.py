@@ -9,17 +9,31 @@ import polars as pl
 import torch
 from tqdm import tqdm
 
-from tokenshift.distributions.draw import keyed_draw, policy_probs
-from tokenshift.distributions.keyed import STREAM_PRIMARY
+from tokenshift.distributions.draw import policy_probs
+from tokenshift.distributions.keyed import STREAM_PRIMARY, KeyedNoise, sample_inverse_cdf
+from tokenshift.errors import UserError
 from tokenshift.models.decoding import Decoder
 
 
 @dataclass(frozen=True)
 class SamplingParams:
+    """How tokens are drawn; checked here, once, so decoding loops can trust every field."""
+
     seed: int
     temperature: float
     top_p: float
     max_new_tokens: int
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise UserError(f"sampling seed must be an integer, got {self.seed!r}")
+        if not self.temperature > 0:
+            raise UserError(f"sampling temperature must be > 0, got {self.temperature}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise UserError(f"sampling top_p must be in (0, 1], got {self.top_p}")
+        if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int) \
+                or self.max_new_tokens < 1:
+            raise UserError(f"sampling max_new_tokens must be an integer >= 1, got {self.max_new_tokens!r}")
 
 
 def encode_prompt(tokenizer, prompt: str) -> list[int]:
@@ -59,12 +73,12 @@ def sample_batch(model: torch.nn.Module, vocab_size: int, prompt_ids: list[list[
     logits = dec.prefill(ids, mask)
     dev = logits.device
     b = len(prompt_ids)
+    uniforms = KeyedNoise(params.seed, problem_ids, sample_idx, params.max_new_tokens).table(STREAM_PRIMARY).to(dev)
     done = torch.zeros(b, dtype=torch.bool, device=dev)
     out = torch.full((b, params.max_new_tokens), pad_id, dtype=torch.long, device=dev)
     for t in range(params.max_new_tokens):
         _, trunc = policy_probs(logits, params.temperature, params.top_p)
-        pos = torch.full((b,), t, dtype=torch.long)
-        tok = keyed_draw(trunc, params.seed, problem_ids, sample_idx, pos, STREAM_PRIMARY)
+        tok = sample_inverse_cdf(trunc, uniforms[:, t])
         tok = torch.where(done, torch.full_like(tok, pad_id), tok)
         out[:, t] = tok
         active = ~done

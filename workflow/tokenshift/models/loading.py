@@ -38,6 +38,7 @@ def _check_dir(path: str | Path, marker: str = "config.json") -> Path:
 
 
 def load_tokenizer(path: str | Path, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
+    """The tokenizer of a model directory, after checking the directory exists (a one-line error if not)."""
     path = _check_dir(path, "tokenizer_config.json")
     return AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
 

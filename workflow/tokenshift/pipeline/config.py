@@ -1,7 +1,9 @@
-"""Config validation against config/schema.yaml: defaults filled, errors name the key."""
+"""Config validation against config/schema.yaml (defaults filled, errors name the key) and the one
+place where derived values are resolved (every "null means ..." of the schema)."""
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -43,14 +45,40 @@ def _where(error: jsonschema.ValidationError) -> str:
     return f"config key '{path or '<root>'}': {error.message}"
 
 
-def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
-    """Validate ``config`` in place (filling defaults) and return it; raise UserError naming the key."""
+def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
+    """Validate ``config`` in place (filling defaults, keys in schema order) and return it; raise UserError
+    naming the key."""
     schema = yaml.safe_load(Path(schema_path).read_text())
     errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         raise UserError(_where(errors[0]))
     _check_cross_references(config)
+    _schema_order(config, schema)
     return config
+
+
+def _schema_order(instance: Any, schema: dict[str, Any]) -> None:
+    """Put every section's keys in the schema's order, in place, whatever the YAML's order was.
+
+    A rule's params are compared by their text to decide reruns, so two configs that differ only
+    in the order of their keys must give the same params.
+    """
+    if isinstance(instance, dict) and "properties" in schema:
+        props = schema["properties"]
+        for key in [k for k in props if k in instance] + [k for k in instance if k not in props]:
+            instance[key] = instance.pop(key)
+            if key in props:
+                _schema_order(instance[key], props[key])
+    elif isinstance(instance, dict) and isinstance(schema.get("additionalProperties"), dict):
+        for value in instance.values():
+            _schema_order(value, schema["additionalProperties"])
+    elif isinstance(instance, list) and isinstance(schema.get("items"), dict):
+        for item in instance:
+            _schema_order(item, schema["items"])
+
+
+# Models that the pipeline trains itself when the config gives them no path.
+TRAINED_MODELS = ("base", "rl", "sft")
 
 
 def _check_cross_references(config: dict[str, Any]) -> None:
@@ -59,20 +87,76 @@ def _check_cross_references(config: dict[str, Any]) -> None:
     if task["max_steps"] < task["min_steps"]:
         raise UserError("config key 'task.max_steps' must be >= task.min_steps")
     known = set(config["models"])
+    for name, spec in config["models"].items():
+        if not spec.get("path") and name not in TRAINED_MODELS:
+            raise UserError(f"config key 'models.{name}': needs a path; the pipeline trains only "
+                            f"{', '.join(TRAINED_MODELS)}")
     for i, pair in enumerate(config["pairs"]):
         for role in ("base", "tuned"):
             if pair[role] not in known:
                 raise UserError(f"config key 'pairs.{i}.{role}': unknown model {pair[role]!r}; known: {sorted(known)}")
-    pair_names = {p["name"] for p in config["pairs"]}
-    for name in config["crosssample"]["pairs"] or []:
-        if name not in pair_names:
-            raise UserError(f"config key 'crosssample.pairs': unknown pair {name!r}; known: {sorted(pair_names)}")
+    names = [p["name"] for p in config["pairs"]]
+    if len(set(names)) != len(names):
+        raise UserError(f"config key 'pairs': pair names must be unique, got {names}")
+    for model in config["evaluation"]["models"]:
+        if model not in known:
+            raise UserError(f"config key 'evaluation.models': unknown model {model!r}; known: {sorted(known)}")
+    for key in ("crosssample.pairs", "stats.primary_pairs"):
+        section, leaf = key.split(".")
+        for name in config[section][leaf] or []:
+            if name not in names:
+                raise UserError(f"config key '{key}': unknown pair {name!r}; known: {sorted(names)}")
+    eps = [f"{e:g}" for e in config["crosssample"]["eps"]]
+    if len(set(eps)) != len(eps):
+        raise UserError(f"config key 'crosssample.eps': thresholds must be distinct, got {eps}")
     from tokenshift.crosssample.sweep import check_budgets  # torch-heavy: only once the cheap checks pass
 
     try:
         check_budgets(config["crosssample"]["budgets"])
     except UserError as exc:
         raise UserError(f"config key 'crosssample.budgets': {exc}") from None
+
+
+def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Fill every value the schema leaves as null "to follow another key", in place, and return ``config``.
+
+    The one home of these fallbacks, applied once right after validation, so that rules and
+    scripts only ever see concrete values (and a rule's params are exactly what its script reads):
+
+    - ``dump.top_p``, ``dump.temperature``: the sampling ones (the dump analyses the
+      distributions the responses were drawn from);
+    - ``crosssample.n_samples``, ``crosssample.batch_size``: the sampling ones;
+    - ``crosssample.pairs``, ``stats.primary_pairs``: a list with the first pair's name.
+
+    Idempotent: a resolved config resolves to itself.
+    """
+    sampling, dump, cs, stats = config["sampling"], config["dump"], config["crosssample"], config["stats"]
+    first_pair = config["pairs"][0]["name"]
+    for section, key, fallback in (
+        (dump, "top_p", sampling["top_p"]),
+        (dump, "temperature", sampling["temperature"]),
+        (cs, "n_samples", sampling["n_samples"]),
+        (cs, "batch_size", sampling["batch_size"]),
+        (cs, "pairs", [first_pair]),
+        (stats, "primary_pairs", [first_pair]),
+    ):
+        if section[key] is None:
+            section[key] = fallback
+    _check_resolved(config)
+    return config
+
+
+def _check_resolved(config: dict[str, Any]) -> None:
+    """Constraints on resolved values."""
+    cs = config["crosssample"]
+    if cs["enabled"]:  # Table 1's targets are the swept pairs' own accuracies
+        evaluated = set(config["evaluation"]["models"])
+        pairs = {p["name"]: p for p in config["pairs"]}
+        for name in cs["pairs"]:
+            missing = [pairs[name][role] for role in ("base", "tuned") if pairs[name][role] not in evaluated]
+            if missing:
+                raise UserError(f"config key 'evaluation.models': cross-sampling pair {name!r} needs the accuracy "
+                                f"of {', '.join(missing)}")
 
 
 @cache
@@ -85,4 +169,4 @@ def schema_default(key: str) -> Any:
     node: dict[str, Any] = _schema()
     for part in key.split("."):
         node = node["properties"][part]
-    return node["default"]
+    return copy.deepcopy(node["default"])

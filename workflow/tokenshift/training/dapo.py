@@ -8,6 +8,7 @@ from datasets import Dataset
 from trl import GRPOConfig, GRPOTrainer
 
 from tokenshift.data.organism import Problem, verify
+from tokenshift.errors import UserError
 
 
 def correctness_reward(completions: list[str], answer: list[str], **_) -> list[float]:
@@ -19,7 +20,8 @@ def dapo_config(cfg: dict, out_dir: Path, seed: int) -> GRPOConfig:
     """GRPOConfig for DAPO: several optimiser steps per rollout batch so the clip matters."""
     per_step = cfg["prompts_per_step"] * cfg["generations"]
     if per_step % cfg["steps_per_generation"]:
-        raise ValueError("train_rl: prompts_per_step * generations must be divisible by steps_per_generation")
+        raise UserError(f"train_rl: prompts_per_step * generations ({per_step}) must be divisible by "
+                        f"steps_per_generation ({cfg['steps_per_generation']})")
     return GRPOConfig(
         output_dir=str(out_dir), max_steps=cfg["steps"], learning_rate=cfg["lr"],
         lr_scheduler_type="constant_with_warmup", warmup_steps=cfg["warmup"],

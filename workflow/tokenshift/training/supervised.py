@@ -13,12 +13,14 @@ from collections.abc import Callable, Iterable
 
 import torch
 from tqdm import tqdm
+from transformers import PreTrainedTokenizerBase
 
 from tokenshift.data.organism import Problem, solution
 from tokenshift.generation.sampler import encode_prompt
 
 
-def make_batch(tokenizer, pairs: list[tuple[str, str]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def make_batch(tokenizer: PreTrainedTokenizerBase,
+               pairs: list[tuple[str, str]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Right-padded input ids, attention mask and labels (-100 outside the solution + EOS)."""
     seqs, labels = [], []
     for prompt, target in pairs:
@@ -45,8 +47,8 @@ def warmup_cosine(step: int, total: int, warmup: int) -> float:
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac))
 
 
-def train_sft(model: torch.nn.Module, tokenizer, problems: list[Problem], steps: int, batch_size: int, lr: float,
-              warmup: int, slip_prob: float, seed: int, log: Iterable | None = None,
+def train_sft(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, problems: list[Problem], steps: int,
+              batch_size: int, lr: float, warmup: int, slip_prob: float, seed: int, log: Iterable | None = None,
               on_step: Callable[[int, float], None] | None = None) -> list[float]:
     """Train in place; each batch draws problems and (possibly slipped) solutions from a seeded RNG."""
     torch.manual_seed(seed)
