@@ -7,8 +7,8 @@ import re
 import pytest
 import yaml
 from conftest import ROOT
-from tokenshift.errors import UserError
 from tokenshift.commands import dump as dump_command
+from tokenshift.errors import UserError
 from tokenshift.pipeline.config import resolve_config, schema_default, validate_config
 
 SCHEMA = ROOT / "config" / "schema.yaml"
@@ -137,3 +137,21 @@ def test_key_order_of_the_yaml_does_not_matter():
     a = resolve_config(validate_config(copy.deepcopy(cfg), SCHEMA))
     b = resolve_config(validate_config(reverse(cfg), SCHEMA))
     assert repr(a) == repr(b)
+
+
+def test_library_defaults_are_the_schema_defaults():
+    """The library's dataclasses keep defaults for notebook use; they must be the schema's (its one home)."""
+    from tokenshift.analysis.divergence import DivergenceConfig
+    from tokenshift.analysis.dump import DumpOptions
+    from tokenshift.analysis.statistics import StatsParams
+    from tokenshift.pipeline.config import schema_default as d
+
+    div, opts, stats = DivergenceConfig(), DumpOptions(), StatsParams()
+    assert (div.temperature, div.top_p) == (d("sampling.temperature"), d("sampling.top_p"))
+    assert (list(div.extra_top_p), div.chunk) == (d("dump.extra_top_p"), d("dump.chunk"))
+    assert (opts.batch_size, opts.dtype, opts.answer_marker) == (
+        d("dump.batch_size"), d("dump.dtype"), d("dump.answer_marker"))
+    assert stats.top_p == d("sampling.top_p")
+    for key in ("near_zero", "high", "position_bins", "window", "top_tokens", "hist_tokens", "hist_bins"):
+        assert getattr(stats, key) == d(f"stats.{key}"), key
+    assert list(stats.tail_thresholds) == d("stats.tail_thresholds")

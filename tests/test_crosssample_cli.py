@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 from tokenshift.cli import main
-from tokenshift.crosssample import CrossConfig, check_budgets
+from tokenshift.crosssample import CrossSpec, check_budgets
 from tokenshift.data.datasets import problems_frame
 from tokenshift.data.organism import make_problems
 from tokenshift.data.vocab import build_char_tokenizer
 from tokenshift.errors import UserError
 from tokenshift.files.parquet import write_parquet
+from tokenshift.generation.sampler import SamplingParams
 
 
 @pytest.fixture(scope="module")
@@ -40,17 +43,34 @@ def test_cli_writes_responses(tiny_pair, prompts, tmp_path):
     assert pl.read_parquet(naive)["n_switches"].to_list() == df["n_switches"].to_list()
 
 
-def test_cli_random_baseline_matches_rate(tiny_pair, prompts, tmp_path):
+def realised_rate(path) -> tuple[float, float, int]:
+    """(requested rate from the metadata, switches per token, tokens) of a random-baseline output."""
+    requested = float(pq.read_schema(path).metadata[b"random_rate"])
+    df = pl.read_parquet(path)
+    tokens = int(df["length"].sum())
+    return requested, int(df["n_switches"].sum()) / tokens, tokens
+
+
+@pytest.mark.parametrize("rate", [None, "0.2"])
+def test_cli_random_baseline_matches_rate(tiny_pair, prompts, tmp_path, rate):
+    """Each position switches with probability = the rate, independently (keyed), and the budget
+    (1000) never binds, so the switch count is binomial(tokens, rate): within 4 sigma."""
     out = tmp_path / "r.parquet"
-    assert cli(tiny_pair, prompts, out, "--eps", "0.012", "--budget", "1000", "--random") == 0
-    df = pl.read_parquet(out)
-    assert df["n_switches"].sum() > 0
+    extra = ["--rate", rate] if rate else []
+    assert cli(tiny_pair, prompts, out, "--eps", "0.1", "--budget", "1000", "--random", "--samples", "8",
+               "--max-new-tokens", "24", *extra) == 0
+    requested, realised, tokens = realised_rate(out)
+    assert 0.05 < requested < 0.95 and (rate is None or requested == float(rate))
+    assert abs(realised - requested) <= 4 * math.sqrt(requested * (1 - requested) / tokens)
 
 
 @pytest.mark.parametrize("args,message", [
     (["--eps", "-0.1", "--budget", "2"], "eps must be"),
     (["--eps", "0.1", "--budget", "-1"], "budget must be"),
     (["--eps", "nan", "--budget", "2"], "eps must be"),
+    (["--eps", "0.1", "--budget", "2", "--top-p", "0"], "top_p"),
+    (["--eps", "0.1", "--budget", "2", "--rate", "0.1"], "--rate only applies with --random"),
+    (["--eps", "0.1", "--budget", "2", "--random", "--rate", "2"], "random_rate must be in"),
 ])
 def test_cli_bad_numbers(tiny_pair, prompts, tmp_path, capsys, args, message):
     assert cli(tiny_pair, prompts, tmp_path / "o.parquet", *args) == 2
@@ -68,14 +88,45 @@ def test_cli_differing_tokenizers(tiny_pair, prompts, tmp_path, capsys):
     assert code == 2 and "tokenizers differ" in err and str(other) in err
 
 
-def test_bad_sweep_config():
-    with pytest.raises(UserError, match="strictly increasing"):
-        check_budgets([0, 4, 2])
-    with pytest.raises(UserError, match="strictly increasing"):
-        CrossConfig(0.1, (0, 2, 2))
-    with pytest.raises(UserError, match="eps must be"):
-        CrossConfig(-1.0, (0, 2))
-    with pytest.raises(UserError, match="budget must be"):
-        CrossConfig(0.1, (-1, 2))
-    with pytest.raises(UserError, match="noise"):
-        CrossConfig(0.1, (0, 2), noise="common")
+PARAMS = SamplingParams(0, 1.0, 0.9, 16)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"budgets": (0, 2, 2)}, "strictly increasing"),
+    ({"budgets": (1, 2)}, "must start with 0"),
+    ({"budgets": ()}, "empty"),
+    ({"budgets": (0, -1)}, "budget must be"),
+    ({"budgets": (0, 2.5)}, "budget must be"),
+    ({"eps": -1.0}, "eps must be"),
+    ({"eps": float("inf")}, "eps must be"),
+    ({"noise": "common"}, "unknown noise mode 'common'; known: independent, shared"),
+    ({"engine": "turbo"}, "unknown cross-sampling engine 'turbo'; known: fast, naive"),
+    ({"rule": "tv"}, "unknown switching rule 'tv'; known: js, kl"),
+    ({"chunk": "big"}, "unknown chunk policy 'big'; known: adaptive, fixed"),
+    ({"chunk_size": 0}, "chunk_size must be"),
+    ({"batch_size": 0}, "batch_size must be"),
+    ({"limit": 0}, "limit must be"),
+    ({"mode": "random"}, "random_rate must be in"),
+    ({"mode": "random", "random_rate": 1.5}, "random_rate must be in"),
+    ({"random_rate": 0.5}, "applies to mode 'random' only"),
+    ({"dtype": "int8"}, "dtype must be one of"),
+])
+def test_spec_rejects_bad_input_naming_the_field(kwargs, message):
+    args = {"eps": 0.1, "budgets": (0, 2), "sampling": PARAMS, **kwargs}
+    with pytest.raises(UserError, match=message) as exc:
+        CrossSpec(**args)
+    assert "\n" not in str(exc.value)
+
+
+def test_check_budgets_is_importable_where_the_config_check_looks():
+    from tokenshift.crosssample.sweep import check_budgets as from_sweep
+    assert from_sweep is check_budgets and check_budgets([0, 1, 8]) == [0, 1, 8]
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"top_p": 0.0}, "top_p"), ({"top_p": 1.5}, "top_p"), ({"temperature": 0.0}, "temperature"),
+    ({"max_new_tokens": 0}, "max_new_tokens"),
+])
+def test_sampling_params_reject_bad_input(kwargs, message):
+    with pytest.raises(UserError, match=message):
+        SamplingParams(**{"seed": 0, "temperature": 1.0, "top_p": 0.9, "max_new_tokens": 8, **kwargs})

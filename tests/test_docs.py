@@ -161,3 +161,12 @@ def test_no_file_cites_missing_design_documents_or_issues():
             if STALE.search(line):
                 hits.append(f"{rel}:{n}: {line.strip()[:100]}")
     assert not hits, "citations of documents that do not exist here:\n" + "\n".join(hits)
+
+
+def test_every_caption_a_rule_names_exists():
+    """Captions wired into ``report(...)`` outputs point at files that exist (paths relative to the rule file)."""
+    rules_dir = ROOT / "workflow" / "rules"
+    named = [(f, m) for f in rules_dir.glob("*.smk") for m in re.findall(r'caption="([^"{}]+)"', f.read_text())]
+    assert len(named) >= 8
+    for f, rel in named:
+        assert (f.parent / rel).is_file(), f"{f.name}: caption {rel} is missing"

@@ -1,11 +1,11 @@
 """Kill and resume: a ci run killed during the dump leaves no complete-looking dump and resumes to the same bytes.
 
-A copy of the finished ci run's models, data, generations and scores (marked up to date with
-``--touch``) is run to its dumps in its own process group. As soon as a dump job's temporary
-sibling appears, the whole group gets SIGKILL, as a crashed node or an OOM killer would do it.
-Then: no dump under its final name, the partial file is not a readable Parquet, Snakemake's
-lock is left behind and refuses a plain rerun, ``--unlock`` clears it, and the rerun writes
-dumps byte-identical to the uninterrupted run's.
+A copy of the finished ci run's models, data, generations and scores (made up to date by
+their modification times) is run to its dumps in its own process group. As soon as a dump
+job's temporary sibling appears, the whole group gets SIGKILL, as a crashed node or an OOM
+killer would do it. Then: no dump under its final name, the partial file is not a readable
+Parquet, Snakemake's lock is left behind, ``--unlock`` clears it, and the rerun writes dumps
+byte-identical to the uninterrupted run's.
 """
 
 from __future__ import annotations
@@ -34,6 +34,20 @@ def _partial_dumps(run_dir: Path) -> list[Path]:
     """Temporary siblings of the dump outputs (``.eval.parquet.<random>.tmp``)."""
     return [p for pair in PAIRS if (run_dir / "dump" / pair).is_dir()
             for p in (run_dir / "dump" / pair).glob(".eval.parquet.*.tmp")]
+
+
+def _copy_up_to_date(ci_run: Path, run_dir: Path) -> None:
+    """Copy the run's parts before the dump, with modification times in pipeline order and after every source.
+
+    Stands in for ``--touch`` (one Snakemake start less): a copy has no Snakemake metadata,
+    so only the modification times decide what is up to date.
+    """
+    now = time.time()
+    for i, part in enumerate(("data", "models", "generations", "eval")):
+        shutil.copytree(ci_run / part, run_dir / part)
+        stamp = now - 8 + 2 * i
+        for path in [run_dir / part, *(run_dir / part).rglob("*")]:
+            os.utime(path, (stamp, stamp), follow_symlinks=False)
 
 
 def _start(work: Path, *targets: str) -> subprocess.Popen:
@@ -70,11 +84,8 @@ def _kill_during_dump(work: Path, run_dir: Path, targets: list[str], timeout: fl
 def test_killed_dump_resumes_to_identical_bytes(ci_run, tmp_path):
     work = tmp_path / "resume"
     run_dir = work / "results" / ci_run.name
-    for part in ("models", "data", "generations", "eval"):
-        shutil.copytree(ci_run / part, run_dir / part)
+    _copy_up_to_date(ci_run, run_dir)
     targets = _dump_targets(ci_run.name)
-    proc = run_snakemake(work, *targets, "--touch")  # the copies are up to date; only the dumps are to do
-    assert proc.returncode == 0, proc.stderr[-3000:]
 
     for _ in range(ATTEMPTS):
         shutil.rmtree(run_dir / "dump", ignore_errors=True)
@@ -92,14 +103,12 @@ def test_killed_dump_resumes_to_identical_bytes(ci_run, tmp_path):
                 pq.read_metadata(tmp)
     assert any((work / ".snakemake" / "locks").iterdir()), "a killed run leaves its lock"
 
-    proc = run_snakemake(work, *targets)
-    assert proc.returncode != 0 and "unlock" in proc.stdout + proc.stderr
-
     proc = run_snakemake(work, "--unlock")
     assert proc.returncode == 0, proc.stderr[-3000:]
     proc = run_snakemake(work, *targets)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
+    assert sorted(p.name for p in (run_dir / "logs").iterdir()) == ["dump"], "only the dumps were to do"
     for pair in PAIRS:
         resumed, reference = run_dir / "dump" / pair / "eval.parquet", ci_run / "dump" / pair / "eval.parquet"
         assert resumed.read_bytes() == reference.read_bytes(), pair

@@ -9,7 +9,10 @@ import sys
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from conftest import ROOT, run_snakemake
+
+CI = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
 
 
 def test_every_foundation_target_exists(ci_run):
@@ -18,7 +21,7 @@ def test_every_foundation_target_exists(ci_run):
         gens = pl.read_parquet(ci_run / "generations" / model / "eval.parquet")
         assert gens.columns == ["problem_id", "sample_idx", "prompt", "prompt_ids", "response_ids",
                                 "response_text", "finish_reason"]
-        assert gens.height == 12 * 2
+        assert gens.height == CI["task"]["n_eval"] * CI["sampling"]["n_samples"]
     assert any((ci_run / "models" / "rl_checkpoints").glob("checkpoint-*/model.safetensors"))
     acc = pl.read_csv(ci_run / "tables" / "accuracy.csv")
     assert acc.columns == ["model", "dataset", "n_problems", "n_samples", "mean_at_n", "ci_low", "ci_high"]

@@ -63,3 +63,24 @@ def test_crosssample_figures(ci_run):
         for ext in ("pdf", "png"):
             f = ci_run / "figures" / f"crosssample_{kind}_{pair}_eval.{ext}"
             assert f.is_file() and f.stat().st_size > 1000, f
+
+
+def test_sweeps_make_effective_switches(ci_run):
+    """The ci pair differs, so switches change tokens: effective switches, forked completions, a random baseline."""
+    cfg = _cs_config()
+    cs = cfg["crosssample"]
+    pair, eps = cfg["pairs"][0]["name"], f"{cs['eps'][0]:g}"
+    top = max(cs["budgets"])
+    for direction in cs["directions"]:
+        run = ci_run / "crosssample" / pair / "eval" / direction / f"eps{eps}"
+        switches = pl.read_parquet(run / "targeted_switches.parquet")
+        assert switches["effective"].sum() > 0, direction
+        responses = pl.read_parquet(run / "targeted.parquet")
+        assert responses["n_effective"].max() > 0, direction
+        # A budget-0 completion and the largest-budget one of the same sample differ somewhere.
+        zero = responses.filter(pl.col("budget") == 0).select("problem_id", "sample_idx", "response_ids")
+        full = responses.filter(pl.col("budget") == top).select("problem_id", "sample_idx", "response_ids")
+        both = zero.join(full, on=["problem_id", "sample_idx"], suffix="_top")
+        assert (both["response_ids"] != both["response_ids_top"]).any(), direction
+        if cs["random_baseline"]:
+            assert pl.read_parquet(run / "random.parquet")["n_switches"].max() > 0, direction

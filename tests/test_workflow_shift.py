@@ -32,3 +32,17 @@ def test_dumps_cover_the_tuned_responses(ci_run):
         assert dump["js"].is_between(0, 0.6932).all() and dump["correct"].null_count() == 0
         meta = read_metadata(ci_run / "dump" / pair / "eval.parquet")
         assert meta["tuned"].endswith(f"models/{pair}") and meta["base"].endswith("models/base")
+
+
+def test_rl_model_moved_from_its_base(ci_run):
+    """The ci RL pair is two different models, so the dump, statistics and cross-sampling see real shifts.
+
+    An RL run whose rewards never vary within a group has zero advantages and leaves the base
+    unchanged; every divergence would then be 0 and every switch an identity swap.
+    """
+    dump = pl.read_parquet(ci_run / "dump" / "rl" / "eval.parquet")
+    assert (dump["js"] > 1e-3).sum() >= 5, "RL pair: too few positions with top-p JS > 1e-3"
+    assert (dump["js_full"] > 1e-3).any()
+    assert (dump["logprob_base"] != dump["logprob_tuned"]).mean() > 0.5
+    summary = pl.read_csv(ci_run / "tables" / "shift_summary.csv").filter(pl.col("pair") == "rl")
+    assert summary["pct_near_zero"].item() < 100

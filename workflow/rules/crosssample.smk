@@ -34,7 +34,11 @@ rule crosssample_run:
 
 rule crosssample_table:
     output:
-        table=report(f"{RUN}/tables/crosssampling.csv", category="Cross-sampling"),
+        table=report(
+            f"{RUN}/tables/crosssampling.csv",
+            category="Cross-sampling",
+            caption="../report/crosssampling_table.rst",
+        ),
     input:
         lib("crosssample_table.py"),
         responses=get_crosssample_runs(rules.crosssample_run.output.responses),
@@ -55,7 +59,11 @@ rule crosssample_table:
 
 rule crosssample_targets:
     output:
-        csv=report(f"{RUN}/tables/crosssample_targets.csv", category="Cross-sampling"),
+        csv=report(
+            f"{RUN}/tables/crosssample_targets.csv",
+            category="Cross-sampling",
+            caption="../report/crosssample_targets.rst",
+        ),
         md=f"{RUN}/tables/crosssample_targets.md",
         tex=f"{RUN}/tables/crosssample_targets.tex",
     input:
@@ -78,11 +86,23 @@ rule crosssample_targets:
 
 rule crosssample_figures:
     output:
-        accuracy_pdf=report(f"{RUN}/figures/crosssample_accuracy_{{pair}}_{{dataset}}.pdf", category="Cross-sampling"),
+        accuracy_pdf=report(
+            f"{RUN}/figures/crosssample_accuracy_{{pair}}_{{dataset}}.pdf",
+            category="Cross-sampling",
+            caption="../report/crosssample_accuracy.rst",
+        ),
         accuracy_png=f"{RUN}/figures/crosssample_accuracy_{{pair}}_{{dataset}}.png",
-        random_pdf=report(f"{RUN}/figures/crosssample_random_{{pair}}_{{dataset}}.pdf", category="Cross-sampling"),
+        random_pdf=report(
+            f"{RUN}/figures/crosssample_random_{{pair}}_{{dataset}}.pdf",
+            category="Cross-sampling",
+            caption="../report/crosssample_random.rst",
+        ),
         random_png=f"{RUN}/figures/crosssample_random_{{pair}}_{{dataset}}.png",
-        pairs_pdf=report(f"{RUN}/figures/crosssample_pairs_{{pair}}_{{dataset}}.pdf", category="Cross-sampling"),
+        pairs_pdf=report(
+            f"{RUN}/figures/crosssample_pairs_{{pair}}_{{dataset}}.pdf",
+            category="Cross-sampling",
+            caption="../report/crosssample_pairs.rst",
+        ),
         pairs_png=f"{RUN}/figures/crosssample_pairs_{{pair}}_{{dataset}}.png",
     input:
         lib("crosssample_figures.py"),

@@ -25,7 +25,7 @@ rule score:
 
 rule accuracy_table:
     output:
-        table=report(f"{RUN}/tables/accuracy.csv", category="Accuracy"),
+        table=report(f"{RUN}/tables/accuracy.csv", category="Accuracy", caption="../report/accuracy_table.rst"),
     input:
         lib("accuracy_table.py"),
         scores=[get_scores(m, d) for m in EVAL_MODELS for d in DATASETS],
@@ -47,8 +47,8 @@ rule accuracy_table:
 
 rule accuracy_figure:
     output:
-        pdf=report(f"{RUN}/figures/accuracy.pdf", category="Accuracy"),
-        png=report(f"{RUN}/figures/accuracy.png", category="Accuracy"),
+        pdf=report(f"{RUN}/figures/accuracy.pdf", category="Accuracy", caption="../report/accuracy_figure.rst"),
+        png=report(f"{RUN}/figures/accuracy.png", category="Accuracy", caption="../report/accuracy_figure.rst"),
     input:
         lib("accuracy_figure.py"),
         table=rules.accuracy_table.output.table,

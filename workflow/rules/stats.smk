@@ -27,7 +27,7 @@ rule shift_stats:
 
 rule shift_summary:
     output:
-        csv=report(f"{RUN}/tables/shift_summary.csv", category="Token shifts"),
+        csv=report(f"{RUN}/tables/shift_summary.csv", category="Token shifts", caption="../report/shift_summary.rst"),
         md=f"{RUN}/tables/shift_summary.md",
     input:
         lib("shift_summary.py"),
@@ -49,8 +49,8 @@ for _fig, _spec in SHIFT_FIGURES.items():
         name:
             f"figure_{_fig}"
         output:
-            pdf=report(f"{RUN}/figures/{_fig}.pdf", category="Token shifts"),
-            png=report(f"{RUN}/figures/{_fig}.png", category="Token shifts"),
+            pdf=report(f"{RUN}/figures/{_fig}.pdf", category="Token shifts", caption=f"../report/{_fig}.rst"),
+            png=report(f"{RUN}/figures/{_fig}.png", category="Token shifts", caption=f"../report/{_fig}.rst"),
         input:
             lib("shift_figure.py"),
             tables=get_stats_tables(_spec.tables),

@@ -28,8 +28,8 @@ class DivergenceConfig:
     """What to compute: temperature, the analysis top_p, further top_p values, top-k size, chunk."""
 
     temperature: float = 1.0
-    top_p: float = 1.0
-    extra_top_p: tuple[float, ...] = field(default_factory=tuple)
+    top_p: float = 0.9
+    extra_top_p: tuple[float, ...] = (0.7, 0.8, 0.9)
     k: int = 10
     chunk: int = 0  # positions per chunk; 0 = chosen from the vocabulary size
 

@@ -42,7 +42,7 @@ REQUIRED_COLUMNS = ("problem_id", "sample_idx", "prompt_ids", "response_ids")
 class DumpOptions:
     """How to run: rows per forward batch, weights dtype, device, answer marker for ``answer_start``."""
 
-    batch_size: int = 8
+    batch_size: int = 16
     dtype: str = "float32"
     device: str = "cpu"
     answer_marker: str = ANSWER_MARKER

@@ -27,7 +27,7 @@ class StatsParams:
     The defaults are the paper's: near-zero JS < 1e-3 (paper §2.2) and high JS > 0.1 (Fig. 7, 17, 18).
     """
 
-    top_p: float = 1.0  # the analysis top_p of the ``js`` column, for labels
+    top_p: float = 0.9  # the analysis top_p of the ``js`` column, for labels
     near_zero: float = 1e-3
     high: float = 0.1
     tail_thresholds: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 0.05, 0.1)

@@ -70,8 +70,9 @@ def _schema_order(instance: Any, schema: dict[str, Any]) -> None:
             if key in props:
                 _schema_order(instance[key], props[key])
     elif isinstance(instance, dict) and isinstance(schema.get("additionalProperties"), dict):
-        for value in instance.values():
-            _schema_order(value, schema["additionalProperties"])
+        for key in sorted(instance):  # free-form names (models): by name
+            instance[key] = instance.pop(key)
+            _schema_order(instance[key], schema["additionalProperties"])
     elif isinstance(instance, list) and isinstance(schema.get("items"), dict):
         for item in instance:
             _schema_order(item, schema["items"])
