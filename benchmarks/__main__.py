@@ -1,7 +1,9 @@
 """``python -m benchmarks``: run every benchmark module here, each printing JSON records.
 
 Each runs as ``python -m benchmarks.bench_<name>`` from the repository root, so benchmarks
-can share helpers (``benchmarks.synthdump``) and write to ``results/bench/``.
+can share helpers (``benchmarks.synthdump``) and write to ``results/bench/``. The
+cross-sampling benchmark needs the default config's trained organism; ``make bench`` builds
+it first with ``.venv/bin/snakemake --cores 2 results/organism/models/base results/organism/models/rl``.
 """
 
 import subprocess

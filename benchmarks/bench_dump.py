@@ -1,4 +1,4 @@
-"""Dump benchmark (issue 3 §4): throughput against bare forward passes, and peak RSS vs response count.
+"""Dump benchmark: throughput against bare forward passes, and peak RSS vs response count.
 
     .venv/bin/python -m benchmarks.bench_dump [--responses 256] [--repeats 3]
 
@@ -7,7 +7,9 @@ Prints one JSON record per line and writes them to results/bench/dump.jsonl:
   models on the same batches, timed alternately in this process (goal >= 0.85);
 - ``dump_rss_growth``: peak RSS of a dump of 4x responses ÷ that of 1x (each in a fresh subprocess;
   goal: about 1, i.e. memory does not grow with the number of responses).
-Models are the organism's size (hidden 128, 4 layers, char vocabulary), built locally.
+Models are a random organism-size pair (hidden 128, 4 layers, char vocabulary, seeds 0 and 1)
+built in a temporary directory every run, so nothing on disk changes what is measured; the
+dump's cost does not depend on the weights' values. Each record names them.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from tokenshift.models.loading import build_tiny_llama
 from benchmarks.records import OUT, emit
 
 CFG = DivergenceConfig(top_p=0.9, extra_top_p=(0.7, 0.8))
+MODELS = "random organism-size pair built in-process (hidden 128, 4 layers, char vocabulary, seeds 0 and 1)"
 
 
 def make_models(root: Path) -> tuple[Path, Path]:
@@ -76,7 +79,7 @@ def throughput(base: Path, tuned: Path, responses: Path, out: Path, repeats: int
     return {"name": "dump_vs_forward", "ratio": round(f / d, 4), "goal": ">= 0.85",
             "dump_tokens_per_s": round(n_tokens / d, 1), "forward_tokens_per_s": round(n_tokens / f, 1),
             "tokens": n_tokens, "responses": df.height, "batch_size": batch_size, "repeats": repeats,
-            "threads": torch.get_num_threads()}
+            "threads": torch.get_num_threads(), "models": MODELS}
 
 
 def child_peak_rss(base: Path, tuned: Path, responses: Path, out: Path, batch_size: int) -> int:
@@ -111,7 +114,7 @@ def main() -> None:
             rss[mult] = child_peak_rss(base, tuned, path, root / f"d{mult}.parquet", args.batch_size)
         records.append({"name": "dump_rss_growth", "ratio": round(rss[4] / rss[1], 4), "goal": "~1 (<= 1.1)",
                         "peak_rss_mib": {f"{m}x": round(v / 1024, 1) for m, v in rss.items()},
-                        "responses_1x": args.responses})
+                        "responses_1x": args.responses, "models": MODELS})
     emit(records, "dump")
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -49,6 +51,21 @@ def run_snakemake(workdir: Path, *args: str, configfile: str = "config/ci.yaml")
            "--configfile", str(ROOT / configfile), "--cores", "2", *args]
     env = dict(os.environ, PYTHONHASHSEED="0")
     return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+
+
+def copy_up_to_date(ci_run: Path, run_dir: Path, parts: tuple[str, ...]) -> None:
+    """Copy ``parts`` of a finished run (in pipeline order) so that Snakemake sees them as up to date.
+
+    A copy has no Snakemake metadata, so only modification times decide: each part is stamped
+    a little later than the one before and all of them later than any source file. Costs no
+    Snakemake start, unlike ``--touch``.
+    """
+    now = time.time()
+    for i, part in enumerate(parts):
+        shutil.copytree(ci_run / part, run_dir / part)
+        stamp = now - 2 * (len(parts) - i)
+        for path in [run_dir / part, *(run_dir / part).rglob("*")]:
+            os.utime(path, (stamp, stamp), follow_symlinks=False)
 
 
 @pytest.fixture(scope="session")

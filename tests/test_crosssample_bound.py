@@ -12,7 +12,7 @@ import math
 
 import pytest
 import torch
-from tokenshift.crosssample import KLThreshold, cross_sample_batch
+from tokenshift.crosssample import CrossSpec, cross_sample_batch
 from tokenshift.data.vocab import build_char_tokenizer
 from tokenshift.generation.sampler import SamplingParams, left_pad
 from tokenshift.models.decoding import Decoder
@@ -84,8 +84,9 @@ def test_engine_follows_the_enumerated_mixed_law(tiny_vocab_pair):
     laws = enumerate_laws(tok, prim, inter, eps)
     params = SamplingParams(seed=11, temperature=1.0, top_p=1.0, max_new_tokens=T_MAX)
     ids = [[tok.bos_token_id]] * n
-    res, _ = cross_sample_batch(prim, inter, len(tok), ids, torch.zeros(n, dtype=torch.long), torch.arange(n),
-                                params, KLThreshold(eps), 1000, tok.eos_token_id, tok.pad_token_id, engine="fast")
+    spec = CrossSpec(eps, (0, 1000), params, rule="kl")  # the kl rule, selected by name as the config does
+    res, _ = cross_sample_batch(prim, inter, len(tok), ids, torch.zeros(n, dtype=torch.long), torch.arange(n), spec,
+                                tok.eos_token_id, tok.pad_token_id)
     counts: dict[tuple, int] = {}
     for r in res:
         seq = tuple(r.response_ids + [tok.eos_token_id] * (T_MAX - len(r.response_ids)))

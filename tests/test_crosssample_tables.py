@@ -35,3 +35,10 @@ def test_smallest_budget_reaching_the_target():
     assert out["forward"]["initial_acc"] == 0.2 and out["reverse"]["initial_acc"] == 0.6
     t1 = target_table(t, ACC, PAIRS, 0.02)
     assert "(not reached)" in to_markdown(t1) and r"\#" in to_latex(t1)
+
+
+def test_initial_accuracy_needs_budget_zero():
+    """Initial accuracy is the budget-0 run, never silently the smallest budget of the sweep."""
+    t = _table("forward", [0.2, 0.45, 0.59, 0.7]).filter(pl.col("budget") > 0)
+    with pytest.raises(ValueError, match="no budget 0"):
+        target_table(t, ACC, PAIRS, tolerance=0.02)

@@ -5,7 +5,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenshift.distributions.draw import keyed_draw, policy_probs
-from tokenshift.distributions.keyed import STREAM_INTERVENTION, STREAM_PRIMARY, keyed_uniform, sample_inverse_cdf
+from tokenshift.distributions.keyed import (
+    STREAM_INTERVENTION,
+    STREAM_PRIMARY,
+    KeyedNoise,
+    keyed_uniform,
+    sample_inverse_cdf,
+)
 from tokenshift.distributions.topp import top_p_mask
 
 
@@ -57,3 +63,20 @@ def test_draws_respect_top_p(seed, top_p):
                       torch.zeros(64, dtype=torch.long), STREAM_PRIMARY)
     allowed = top_p_mask(full, top_p)
     assert allowed[torch.arange(64), toks].all()
+
+
+def test_row_keys_and_tables_equal_the_one_call_hash():
+    """Decoding loops hash (seed, problem, sample) once per batch; the uniforms must not change."""
+    pid, sid = torch.tensor([3, 9, 9, 1]), torch.tensor([0, 1, 7, 2])
+    noise = KeyedNoise(11, pid, sid, 20)
+    for stream in (STREAM_PRIMARY, STREAM_INTERVENTION):
+        full = keyed_uniform(11, pid.unsqueeze(1), sid.unsqueeze(1), torch.arange(20).unsqueeze(0), stream)
+        assert torch.equal(noise.table(stream), full)
+        pos = torch.tensor([[0, 5], [19, 2], [7, 7], [1, 30]])  # 30: beyond the table, clamped (never committed)
+        assert torch.equal(noise.at(pos, stream), full.gather(1, pos.clamp(max=19)))
+
+
+def test_keyed_uniform_is_pinned():
+    """A changed hash would silently change every generation; this value is the format's."""
+    u = keyed_uniform(0, torch.tensor([3]), torch.tensor([1]), torch.tensor([5]), STREAM_PRIMARY)
+    assert u.item() == 0.5807955178745463

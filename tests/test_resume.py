@@ -1,7 +1,7 @@
 """Kill and resume: a ci run killed during the dump leaves no complete-looking dump and resumes to the same bytes.
 
-A copy of the finished ci run's models, data, generations and scores (made up to date by
-their modification times) is run to its dumps in its own process group. As soon as a dump
+A copy of the finished ci run's models, data, generations and scores (up to date by their
+modification times) is run to its dumps in its own process group. As soon as a dump
 job's temporary sibling appears, the whole group gets SIGKILL, as a crashed node or an OOM
 killer would do it. Then: no dump under its final name, the partial file is not a readable
 Parquet, Snakemake's lock is left behind, ``--unlock`` clears it, and the rerun writes dumps
@@ -18,9 +18,10 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import ROOT, run_snakemake
+from conftest import ROOT, copy_up_to_date, run_snakemake
 
 PAIRS = ("rl", "sft")
 ATTEMPTS = 3  # a dump that starts and finishes between two polls is retried, never counted as a pass
@@ -36,71 +37,62 @@ def _partial_dumps(run_dir: Path) -> list[Path]:
             for p in (run_dir / "dump" / pair).glob(".eval.parquet.*.tmp")]
 
 
-def _copy_up_to_date(ci_run: Path, run_dir: Path) -> None:
-    """Copy the run's parts before the dump, with modification times in pipeline order and after every source.
-
-    Stands in for ``--touch`` (one Snakemake start less): a copy has no Snakemake metadata,
-    so only the modification times decide what is up to date.
-    """
-    now = time.time()
-    for i, part in enumerate(("data", "models", "generations", "eval")):
-        shutil.copytree(ci_run / part, run_dir / part)
-        stamp = now - 8 + 2 * i
-        for path in [run_dir / part, *(run_dir / part).rglob("*")]:
-            os.utime(path, (stamp, stamp), follow_symlinks=False)
-
-
-def _start(work: Path, *targets: str) -> subprocess.Popen:
+def _start(work: Path, log: Path, *targets: str) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(work),
            "--configfile", str(ROOT / "config/ci.yaml"), "--cores", "2", *targets]
     env = dict(os.environ, PYTHONHASHSEED="0")
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)  # own process group: snakemake and its jobs die together
+    with open(log, "w") as out:
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # own process group: snakemake and its jobs die together
 
 
-def _kill_during_dump(work: Path, run_dir: Path, targets: list[str], timeout: float = 120.0) -> list[Path]:
+def _kill_during_dump(work: Path, run_dir: Path, targets: list[str], log: Path,
+                      timeout: float = 180.0) -> list[Path]:
     """Run the dumps and SIGKILL the group at the first partial dump; returns the partial files seen.
 
-    Returns [] if the run ended (or a dump completed) before a partial file was seen.
+    Returns [] if no partial file was seen while the run was alive, or if a dump completed
+    (a rename between the poll and the kill): the caller then tries again.
     """
-    proc = _start(work, *targets)
+    proc = _start(work, log, *targets)
     seen: list[Path] = []
     deadline = time.monotonic() + timeout
     try:
         while proc.poll() is None and time.monotonic() < deadline:
             seen = _partial_dumps(run_dir)
             if seen:
-                os.killpg(proc.pid, signal.SIGKILL)
                 break
             time.sleep(0.002)
     finally:
-        if proc.poll() is None and not seen:
+        if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-    finished = [t for t in targets if (work / t).exists()]
-    return [] if finished else seen
+    if any((work / t).exists() for t in targets):
+        return []
+    return seen
 
 
 def test_killed_dump_resumes_to_identical_bytes(ci_run, tmp_path):
     work = tmp_path / "resume"
     run_dir = work / "results" / ci_run.name
-    _copy_up_to_date(ci_run, run_dir)
+    copy_up_to_date(ci_run, run_dir, ("data", "models", "generations", "eval"))
     targets = _dump_targets(ci_run.name)
 
+    log = tmp_path / "killed_run.log"
     for _ in range(ATTEMPTS):
         shutil.rmtree(run_dir / "dump", ignore_errors=True)
-        partial = _kill_during_dump(work, run_dir, targets)
+        shutil.rmtree(work / ".snakemake" / "locks", ignore_errors=True)  # left by a retried attempt
+        partial = _kill_during_dump(work, run_dir, targets, log)
         if partial:
             break
     else:
-        pytest.fail(f"no dump job was caught in progress in {ATTEMPTS} attempts")
+        pytest.fail(f"no dump job was caught in progress in {ATTEMPTS} attempts:\n{log.read_text()[-3000:]}")
 
-    # Killed mid-dump: nothing under a final name, and the partial file is not a Parquet file.
+    # Killed mid-dump: nothing under a final name; the partial file stays behind and is not a Parquet file.
     assert not [t for t in targets if (work / t).exists()]
     for tmp in partial:
-        if tmp.exists():  # it can only vanish by a rename, and no final file exists
-            with pytest.raises(Exception):
-                pq.read_metadata(tmp)
+        assert tmp.exists(), tmp
+        with pytest.raises(pa.ArrowInvalid):
+            pq.read_metadata(tmp)
     assert any((work / ".snakemake" / "locks").iterdir()), "a killed run leaves its lock"
 
     proc = run_snakemake(work, "--unlock")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 
@@ -10,7 +9,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import ROOT, run_snakemake
+from conftest import ROOT, copy_up_to_date, run_snakemake
 
 CI = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
 
@@ -40,14 +39,11 @@ def test_rerun_gives_byte_identical_parquet(ci_run, tmp_path):
     """Same config and seed on CPU -> byte-identical generations (models reused)."""
     work = tmp_path / "again"
     run_dir = work / "results" / ci_run.name
-    shutil.copytree(ci_run / "models", run_dir / "models")
-    shutil.copytree(ci_run / "data", run_dir / "data")
+    copy_up_to_date(ci_run, run_dir, ("data", "models"))
     target = f"results/{ci_run.name}/generations/rl/eval.parquet"
-    proc = run_snakemake(work, target, "--touch")  # mark the copied inputs as up to date
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (run_dir / "generations" / "rl" / "eval.parquet").unlink(missing_ok=True)
     proc = run_snakemake(work, target)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [p.name for p in (run_dir / "logs").iterdir()] == ["generate"], "the copies are up to date"
     fresh, first = run_dir / "generations/rl/eval.parquet", ci_run / "generations/rl/eval.parquet"
     assert fresh.read_bytes() == first.read_bytes()
 
@@ -89,14 +85,11 @@ def test_bad_config_is_one_line_without_traceback(tmp_path, override, expected):
 def test_dataset_row_without_answer_fails_before_generation(ci_run, tmp_path):
     work = tmp_path / "w"
     run_dir = work / "results" / ci_run.name
-    shutil.copytree(ci_run / "models", run_dir / "models")
-    shutil.copytree(ci_run / "data", run_dir / "data")
+    copy_up_to_date(ci_run, run_dir, ("data", "models"))
     data = pl.read_parquet(run_dir / "data" / "eval.parquet")
     data.with_columns(pl.when(pl.col("problem_id") == 3).then(None).otherwise(pl.col("answer")).alias("answer")) \
         .write_parquet(run_dir / "data" / "eval.parquet")
     target = f"results/{ci_run.name}/generations/base/eval.parquet"
-    run_snakemake(work, target, "--touch")
-    (run_dir / "generations" / "base" / "eval.parquet").unlink(missing_ok=True)
     proc = run_snakemake(work, target)
     assert proc.returncode != 0
     log = (run_dir / "logs" / "generate" / "base" / "eval.log").read_text()

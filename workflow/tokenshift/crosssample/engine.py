@@ -49,12 +49,10 @@ def cross_sample_batch(primary: torch.nn.Module, intervention: torch.nn.Module, 
     ids, mask = left_pad([p + x for p, x in zip(prompt_ids, prefixes)], pad_id)
     dec_p = Decoder(primary, vocab_size)
     lp = dec_p.prefill(ids, mask)
-    dec_i, li = None, None
-    if bool(state.can_switch().any()):
-        dec_i = Decoder(intervention, vocab_size)
-        li = dec_i.prefill(ids, mask)
+    # Not prefilled here: the fast engine prefills it together with its first verified chunk.
+    dec_i = Decoder(intervention, vocab_size) if bool(state.can_switch().any()) else None
     start = state.t.clone()
-    sizes = ENGINES.get(spec.engine)(dec_p, dec_i, lp, li, state, ctx, spec.chunk_policy)
+    sizes = ENGINES.get(spec.engine)(dec_p, dec_i, lp, (ids, mask), state, ctx, spec.chunk_policy)
     new = state.t - start
     stats = EngineStats(dec_p.passes + (dec_i.passes if dec_i else 0), int(new.max()) if len(new) else 0,
                         int(new.sum()), sizes)

@@ -61,15 +61,17 @@ class FixedChunks(ChunkPolicy):
 
 @ENGINES.register("fast")
 @torch.no_grad()
-def run_fast(dec_p: Decoder, dec_i: Decoder | None, lp0: torch.Tensor, li0: torch.Tensor | None,
+def run_fast(dec_p: Decoder, dec_i: Decoder | None, lp0: torch.Tensor, prompt: tuple[torch.Tensor, torch.Tensor],
              state: BatchState, ctx: Context, chunk: ChunkPolicy) -> list[int]:
-    """Decode until every row is done, chunk by chunk; ``lp0``/``li0`` are prefill logits.
+    """Decode until every row is done, chunk by chunk; ``lp0`` are the primary's prefill logits.
 
+    The intervention model (if any row can switch) reads the left-padded ``prompt`` (ids,
+    mask) and the first chunk's drafts in one pass, saving a sequential pass per batch.
     Returns the size of every verified chunk, for the benchmark's record of the chunk policy.
     """
     pending: torch.Tensor | None = None
     sizes: list[int] = []
-    verify = li0 is not None and bool(state.can_switch().any())
+    verify = dec_i is not None
     while not bool(state.done.all()):
         active = ~state.done
         remaining = int((state.max_new_tokens - state.t)[active].max())
@@ -96,11 +98,12 @@ def run_fast(dec_p: Decoder, dec_i: Decoder | None, lp0: torch.Tensor, li0: torc
 
         if verify:
             sizes.append(g)
-            fed = ([pending] if has_pending else []) + drafts[: g - 1]
-            cols = [] if has_pending else [li0.unsqueeze(1)]
-            if fed:
-                cols.append(dec_i.extend(torch.stack(fed, dim=1), active.unsqueeze(1).expand(-1, len(fed))))
-            inter = ctx.truncated(torch.cat(cols, dim=1)[:, :g].flatten(0, 1))  # [B * g, V]
+            valid = active.unsqueeze(1).expand(-1, n_fed)
+            if has_pending:
+                logits_i = dec_i.extend(torch.cat([pending.unsqueeze(1), draft[:, : g - 1]], dim=1), valid)
+            else:
+                logits_i = dec_i.prefill_extend(*prompt, draft[:, : g - 1], valid)
+            inter = ctx.truncated(logits_i[:, :g].flatten(0, 1))  # [B * g, V]
             prim_flat = torch.stack(prim, dim=1).flatten(0, 1)
             proposed = ctx.draw(inter, ctx.uniforms(positions, intervention=True))
             fires, score = ctx.decide(prim_flat, inter, positions)

@@ -18,14 +18,16 @@ from tokenshift.models.decoding import Decoder
 
 @ENGINES.register("naive")
 @torch.no_grad()
-def run_reference(dec_p: Decoder, dec_i: Decoder | None, lp: torch.Tensor, li: torch.Tensor | None,
+def run_reference(dec_p: Decoder, dec_i: Decoder | None, lp: torch.Tensor, prompt: tuple[torch.Tensor, torch.Tensor],
                   state: BatchState, ctx: Context, chunk: ChunkPolicy) -> list[int]:
-    """Decode until every row is done; ``lp``/``li`` are the prefill logits of each model.
+    """Decode until every row is done; ``lp`` are the primary's prefill logits, ``prompt`` the
+    left-padded (ids, mask) that the intervention model (if any row can switch) prefills first.
 
     The intervention model stops being run once no row can switch any more (budgets are
     monotone), so budget 0 costs exactly what plain generation costs. ``chunk`` is unused
     (one step at a time); no chunks are verified, so the returned list is empty.
     """
+    li = dec_i.prefill(*prompt) if dec_i is not None else None
     while not bool(state.done.all()):
         active = ~state.done
         pos = state.t.unsqueeze(1)  # [B, 1]: a chunk of one step

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 
 # The implementations register themselves on import; the spec resolves names against them.
-import tokenshift.crosssample.context  # noqa: F401
 import tokenshift.crosssample.reference  # noqa: F401
+from tokenshift.crosssample.context import Rule
 from tokenshift.crosssample.fast import ChunkPolicy
 from tokenshift.crosssample.rules import RandomPositions
 from tokenshift.crosssample.variants import CHUNKS, ENGINES, MODES, NOISE, RULES
@@ -112,13 +112,13 @@ class CrossSpec:
         """The budget of the sweep's one full run."""
         return self.budgets[-1]
 
-    def switch_rule(self):
+    def switch_rule(self) -> Rule:
         """The rule object of this spec's mode (targeted: the named rule at eps; random: keyed positions)."""
         return MODES.get(self.mode)(self)
 
 
 @MODES.register("targeted")
-def _targeted(spec: CrossSpec):
+def _targeted(spec: CrossSpec) -> Rule:
     return RULES.get(spec.rule)(spec.eps)
 
 

@@ -36,8 +36,11 @@ def target_table(table: pl.DataFrame, accuracy: pl.DataFrame, pairs: list[dict],
 
     Forward targets the tuned model's Mean@n (reached when >= target - tolerance); reverse
     targets the base model's (reached when <= target + tolerance). Initial accuracy is the
-    budget-0 run (the primary alone, same keyed noise). Without a budget reaching the
-    target the row shows the closest budget and ``reached`` is false.
+    budget-0 run: the primary alone on the very problems, samples and keyed noise of the
+    sweep (the accuracy table may use other problems or more samples), which is why
+    :func:`tokenshift.crosssample.spec.check_budgets` requires budget 0 in every sweep.
+    Without a budget reaching the target the row shows the closest budget and ``reached``
+    is false.
     """
     acc = {(r["model"], r["dataset"]): r["mean_at_n"] for r in accuracy.iter_rows(named=True)}
     by_name = {p["name"]: p for p in pairs}
@@ -46,6 +49,9 @@ def target_table(table: pl.DataFrame, accuracy: pl.DataFrame, pairs: list[dict],
     for (pair, dataset, direction, eps), g in targeted.group_by(["pair", "dataset", "direction", "eps"],
                                                                maintain_order=True):
         g = g.sort("budget")
+        if g["budget"][0] != 0:
+            raise ValueError(f"cross-sampling table of {pair}/{dataset}/{direction}/eps {eps} has no budget 0 "
+                             "(the initial accuracy); sweeps must include it")
         p = by_name[pair]
         forward = direction == "forward"
         target = acc.get((p["tuned"] if forward else p["base"], dataset))

@@ -44,6 +44,20 @@ class Decoder:
         self.next_pos = attention_mask.long().sum(dim=1).to(self.device)
         return logits[:, -1]
 
+    def prefill_extend(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, tokens: torch.Tensor,
+                       valid: torch.Tensor) -> torch.Tensor:
+        """:meth:`prefill` then :meth:`extend` with ``tokens`` [B, C], in one forward pass.
+
+        Returns logits [B, C + 1, V]: after the prompt, then after each appended token. The
+        cache ends up exactly as after the two calls (same slots, positions and mask), so
+        the fast cross-sampling engine can verify its first chunk without a separate prefill.
+        """
+        mask = torch.cat([attention_mask.long(), valid.long()], dim=1).to(self.device)
+        pos = mask.cumsum(dim=1) - 1
+        logits = self._run(torch.cat([input_ids, tokens], dim=1).to(self.device), mask, pos)
+        self.next_pos = mask.sum(dim=1)
+        return logits[:, -(tokens.shape[1] + 1):]
+
     def extend(self, tokens: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """Append ``tokens`` [B, C] (only where ``valid``); returns logits [B, C, V].
 
