@@ -155,3 +155,12 @@ def test_library_defaults_are_the_schema_defaults():
     for key in ("near_zero", "high", "position_bins", "window", "top_tokens", "hist_tokens", "hist_bins"):
         assert getattr(stats, key) == d(f"stats.{key}"), key
     assert list(stats.tail_thresholds) == d("stats.tail_thresholds")
+
+
+def test_budgets_in_any_order_are_sorted_and_need_zero():
+    """The schema requires distinct budgets including 0 (without importing torch); resolving sorts them."""
+    cfg = resolve_config(validate_config({"name": "x", "crosssample": {"budgets": [4, 0, 1]}}, SCHEMA))
+    assert cfg["crosssample"]["budgets"] == [0, 1, 4]
+    for budgets, message in (([0, 2, 2], "must not repeat"), ([1, 2], "must include 0")):
+        with pytest.raises(UserError, match=f"crosssample.budgets' {message}"):
+            validate_config({"name": "x", "crosssample": {"budgets": budgets}}, SCHEMA)

@@ -9,7 +9,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 from tokenshift.cli import main
-from tokenshift.crosssample import CrossSpec, check_budgets
+from tokenshift.crosssample import CrossSpec
 from tokenshift.data.datasets import problems_frame
 from tokenshift.data.organism import make_problems
 from tokenshift.data.vocab import build_char_tokenizer
@@ -118,15 +118,6 @@ def test_spec_rejects_bad_input_naming_the_field(kwargs, message):
     assert "\n" not in str(exc.value)
 
 
-def test_check_budgets_is_importable_where_the_config_check_looks():
-    from tokenshift.crosssample.sweep import check_budgets as from_sweep
-    assert from_sweep is check_budgets and check_budgets([0, 1, 8]) == [0, 1, 8]
-
-
-@pytest.mark.parametrize("kwargs,message", [
-    ({"top_p": 0.0}, "top_p"), ({"top_p": 1.5}, "top_p"), ({"temperature": 0.0}, "temperature"),
-    ({"max_new_tokens": 0}, "max_new_tokens"),
-])
 def test_sampling_params_reject_bad_input(kwargs, message):
     with pytest.raises(UserError, match=message):
         SamplingParams(**{"seed": 0, "temperature": 1.0, "top_p": 0.9, "max_new_tokens": 8, **kwargs})

@@ -104,3 +104,4 @@ def test_killed_dump_resumes_to_identical_bytes(ci_run, tmp_path):
     for pair in PAIRS:
         resumed, reference = run_dir / "dump" / pair / "eval.parquet", ci_run / "dump" / pair / "eval.parquet"
         assert resumed.read_bytes() == reference.read_bytes(), pair
+    assert not [t for t in partial if t.exists()], "the rerun removes the killed attempt's temporaries"

@@ -67,7 +67,8 @@ def test_lint_is_clean(tmp_path):
     ("sampling: {n_samples: -1}", "sampling.n_samples"),
     ("bogus_key: 1", "bogus_key' is not allowed"),
     ("pairs: [{name: x, base: base, tuned: nosuch}]", "unknown model 'nosuch'"),
-    ("crosssample: {budgets: [0, 4, 2]}", "crosssample.budgets': budget list must be strictly increasing"),
+    ("crosssample: {budgets: [0, 4, 4]}", "crosssample.budgets' must not repeat a value"),
+    ("crosssample: {budgets: [1, 4]}", "crosssample.budgets' must include 0"),
 ])
 def test_bad_config_is_one_line_without_traceback(tmp_path, override, expected):
     cfg = tmp_path / "bad.yaml"

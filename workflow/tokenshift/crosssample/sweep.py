@@ -14,11 +14,9 @@ from dataclasses import dataclass, field
 import torch
 
 from tokenshift.crosssample.engine import EngineStats, cross_sample_batch
-from tokenshift.crosssample.spec import CrossSpec, check_budgets
+from tokenshift.crosssample.spec import CrossSpec
 from tokenshift.crosssample.state import CrossResult
 from tokenshift.generation.sampler import batches
-
-__all__ = ["SweepStats", "check_budgets", "fork_plan", "sweep_batch"]  # check_budgets: pipeline config imports it
 
 
 @dataclass

@@ -8,6 +8,7 @@ so Snakemake (and a reader) sees either the old state or the complete new output
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import tempfile
@@ -19,9 +20,21 @@ os.umask(_UMASK)
 
 
 def _prepare(path: str | Path) -> Path:
+    """Create the parent folder and remove temporaries that a killed earlier attempt left behind."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
+    for stale in final.parent.glob(f".{glob.escape(final.name)}.*.tmp"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
     return final
+
+
+def _share(root: Path) -> None:
+    """Give a finished folder's contents the umask's permissions (some writers create 0600 files)."""
+    for sub in root.rglob("*"):
+        os.chmod(sub, (0o777 if sub.is_dir() else 0o666) & ~_UMASK)
 
 
 @contextlib.contextmanager
@@ -47,6 +60,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     os.chmod(tmp, 0o777 & ~_UMASK)
     try:
         yield tmp
+        _share(tmp)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)

@@ -42,6 +42,10 @@ def _where(error: jsonschema.ValidationError) -> str:
         return f"config key '{key}' is not allowed (unknown or misspelt)"
     if error.validator == "required":
         return f"config key '{'.'.join(filter(None, [path, error.message.split(chr(39))[1]]))}' is required"
+    if error.validator == "contains" and "const" in error.schema["contains"]:
+        return f"config key '{path}' must include {error.schema['contains']['const']!r}, got {error.instance}"
+    if error.validator == "uniqueItems":
+        return f"config key '{path}' must not repeat a value, got {error.instance}"
     return f"config key '{path or '<root>'}': {error.message}"
 
 
@@ -110,12 +114,6 @@ def _check_cross_references(config: dict[str, Any]) -> None:
     eps = [f"{e:g}" for e in config["crosssample"]["eps"]]
     if len(set(eps)) != len(eps):
         raise UserError(f"config key 'crosssample.eps': thresholds must be distinct, got {eps}")
-    from tokenshift.crosssample.sweep import check_budgets  # torch-heavy: only once the cheap checks pass
-
-    try:
-        check_budgets(config["crosssample"]["budgets"])
-    except UserError as exc:
-        raise UserError(f"config key 'crosssample.budgets': {exc}") from None
 
 
 def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -127,7 +125,8 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
     - ``dump.top_p``, ``dump.temperature``: the sampling ones (the dump analyses the
       distributions the responses were drawn from);
     - ``crosssample.n_samples``, ``crosssample.batch_size``: the sampling ones;
-    - ``crosssample.pairs``, ``stats.primary_pairs``: a list with the first pair's name.
+    - ``crosssample.pairs``, ``stats.primary_pairs``: a list with the first pair's name;
+    - ``crosssample.budgets``: sorted ascending (what the cross-sampling spec requires).
 
     Idempotent: a resolved config resolves to itself.
     """
@@ -143,6 +142,7 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
     ):
         if section[key] is None:
             section[key] = fallback
+    cs["budgets"] = sorted(cs["budgets"])  # a sweep forks from the largest; the schema ensured distinct, with 0
     _check_resolved(config)
     return config
 
