@@ -155,6 +155,14 @@ def test_library_defaults_are_the_schema_defaults():
     for key in ("near_zero", "high", "position_bins", "window", "top_tokens", "hist_tokens", "hist_bins"):
         assert getattr(stats, key) == d(f"stats.{key}"), key
     assert list(stats.tail_thresholds) == d("stats.tail_thresholds")
+    from tokenshift.crosssample import CrossSpec
+    from tokenshift.generation.sampler import SamplingParams
+
+    spec = CrossSpec(0.1, (0,), SamplingParams(0, 1.0, 0.9, 8))
+    for key in ("engine", "rule", "noise", "chunk", "chunk_size", "max_chunk"):
+        assert getattr(spec, key) == d(f"crosssample.{key}"), key
+    assert (spec.n_samples, spec.batch_size, spec.dtype) == (
+        d("sampling.n_samples"), d("sampling.batch_size"), d("sampling.dtype"))
 
 
 def test_budgets_in_any_order_are_sorted_and_need_zero():

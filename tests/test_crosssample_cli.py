@@ -118,6 +118,10 @@ def test_spec_rejects_bad_input_naming_the_field(kwargs, message):
     assert "\n" not in str(exc.value)
 
 
+@pytest.mark.parametrize("kwargs,message", [
+    ({"top_p": 0.0}, "top_p"), ({"top_p": 1.5}, "top_p"), ({"temperature": 0.0}, "temperature"),
+    ({"max_new_tokens": 0}, "max_new_tokens"),
+])
 def test_sampling_params_reject_bad_input(kwargs, message):
     with pytest.raises(UserError, match=message):
         SamplingParams(**{"seed": 0, "temperature": 1.0, "top_p": 0.9, "max_new_tokens": 8, **kwargs})

@@ -74,8 +74,8 @@ class CrossSpec:
     max_chunk: int = 16
     mode: str = "targeted"
     random_rate: float | None = None
-    n_samples: int = 1
-    batch_size: int = 32
+    n_samples: int = 8
+    batch_size: int = 64
     limit: int | None = None
     dtype: str = "float32"
     trust_remote_code: bool = False
