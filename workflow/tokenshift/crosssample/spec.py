@@ -69,8 +69,8 @@ class CrossSpec:
     engine: str = "fast"
     rule: str = "js"
     noise: str = "independent"
-    chunk: str = "adaptive"
-    chunk_size: int = 4
+    chunk: str = "fixed"
+    chunk_size: int = 8
     max_chunk: int = 16
     mode: str = "targeted"
     random_rate: float | None = None
