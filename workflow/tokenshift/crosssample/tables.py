@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from tokenshift.errors import UserError
 from tokenshift.evaluation.accuracy import mean_at_n
 from tokenshift.files.markdown import markdown_table
 
@@ -50,13 +51,13 @@ def target_table(table: pl.DataFrame, accuracy: pl.DataFrame, pairs: list[dict],
                                                                maintain_order=True):
         g = g.sort("budget")
         if g["budget"][0] != 0:
-            raise ValueError(f"cross-sampling table of {pair}/{dataset}/{direction}/eps {eps} has no budget 0 "
+            raise UserError(f"cross-sampling table of {pair}/{dataset}/{direction}/eps {eps} has no budget 0 "
                              "(the initial accuracy); sweeps must include it")
         p = by_name[pair]
         forward = direction == "forward"
         target = acc.get((p["tuned"] if forward else p["base"], dataset))
         if target is None:
-            raise ValueError(f"accuracy table has no row for pair {pair} on {dataset}")
+            raise UserError(f"accuracy table has no row for pair {pair} on {dataset}")
         hit = (g["mean_at_n"] >= target - tolerance) if forward else (g["mean_at_n"] <= target + tolerance)
         reached = g.filter(hit)
         best = reached.head(1) if reached.height else g.sort("mean_at_n", descending=forward).head(1)

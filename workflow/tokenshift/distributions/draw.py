@@ -6,12 +6,13 @@ import torch
 
 from tokenshift.distributions.keyed import keyed_uniform, sample_inverse_cdf
 from tokenshift.distributions.topp import truncate_top_p
+from tokenshift.errors import UserError
 
 
 def policy_probs(logits: torch.Tensor, temperature: float, top_p: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(full softmax at ``temperature``, its top-p truncation), in float32 or wider."""
     if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+        raise UserError(f"temperature must be > 0, got {temperature}")
     work = logits if logits.dtype == torch.float64 else logits.float()
     probs = torch.softmax(work / temperature, dim=-1)
     return probs, truncate_top_p(probs, top_p)

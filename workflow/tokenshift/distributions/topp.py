@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from tokenshift.errors import UserError
+
 
 def top_p_mask(probs: torch.Tensor, top_p: float) -> torch.Tensor:
     """Boolean mask of the nucleus along the last dim.
@@ -17,7 +19,7 @@ def top_p_mask(probs: torch.Tensor, top_p: float) -> torch.Tensor:
     least one token always is. ``top_p >= 1`` keeps the full vocabulary.
     """
     if not 0.0 < top_p:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+        raise UserError(f"top_p must be in (0, 1], got {top_p}")
     if top_p >= 1.0:
         return torch.ones_like(probs, dtype=torch.bool)
     sorted_p, order = probs.sort(dim=-1, descending=True, stable=True)
