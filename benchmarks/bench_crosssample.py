@@ -1,12 +1,26 @@
-"""Cross-sampling benchmarks on the trained organism: pass counts, wall-clock speed, sweep prefix sharing.
+"""Cross-sampling benchmarks: pass counts, wall-clock speed, sweep prefix sharing.
 
     .venv/bin/snakemake --cores 2 results/organism/models/base results/organism/models/rl  # once (make bench does it)
     .venv/bin/python -m benchmarks.bench_crosssample [--models results/organism/models] [--rows 32]
+    .venv/bin/python -m benchmarks.bench_crosssample --base /tmp/smollm2 [--tuned DIR] [--repeats 3]
 
-Prints one JSON record per line and writes them to results/bench/crosssample.jsonl. The models
-are the default config's trained base (primary) and RL (intervention) organism; without them
-the benchmark stops with a one-line error rather than measure something else. Every engine
-gets the same prompts, batch size, lengths, eps and (unlimited) budget:
+Prints one JSON record per line and writes them to results/bench/crosssample.jsonl (with
+``--base DIR``: results/bench/crosssample_<name of DIR>.jsonl). Every
+record names the models (``models``: primary and intervention) and the vocabulary size (``vocab``).
+
+Models:
+- default: the default config's trained base (primary) and RL (intervention) organism under
+  ``--models``; without them the benchmark stops with a one-line error rather than measure
+  something else. Prompts are organism problems (``--rows / 2`` problems, 2 samples each);
+- ``--base DIR``: that model (a HF safetensors directory) is the primary and ``--tuned DIR`` the
+  intervention; without ``--tuned``, a seeded perturbed copy of the base built in a temporary
+  directory (:func:`benchmarks.realmodels.perturbed_copy`; noise on its last layers), so that
+  switches happen. A model with a chat template gets real-text prompts ("What is a + b? Put your
+  final answer within \\boxed{}." rendered with ``apply_chat_template``); one without gets the
+  organism's problems.
+``--threads`` (default 2) sets torch's intra-op threads.
+
+Every engine gets the same prompts, batch size, lengths, eps and (unlimited) budget:
 - ``crosssample_passes``: sequential forward passes per token, step-by-step ÷ fast (counted, goal >= 1.3);
 - ``crosssample_vs_naive``: wall tokens/s, fast ÷ step-by-step (goal >= 1.0), with the float32
   mismatch rate: the share of rows whose tokens differ between the engines in float32;
@@ -21,6 +35,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,6 +45,7 @@ from tokenshift.data.organism import make_problems
 from tokenshift.generation.sampler import SamplingParams, batches, encode_prompt, sample_batch
 from tokenshift.models.loading import load_model, load_tokenizer
 
+from benchmarks.realmodels import chat_prompts, has_chat_template, perturbation_note, perturbed_copy
 from benchmarks.records import emit
 
 BUILD = ".venv/bin/snakemake --cores 2 results/organism/models/base results/organism/models/rl"
@@ -47,6 +63,16 @@ def models(path: Path):
             {k: str(d) for k, d in dirs.items()})
 
 
+def given_models(base: Path, tuned: Path | None, tmp: Path):
+    """(tokenizer, primary, intervention, names) from the command line; a perturbed copy without ``tuned``."""
+    for d in (base, tuned):
+        if d is not None and not (d / "config.json").is_file():
+            sys.exit(f"bench_crosssample: no model in {d}")
+    inter_dir = tuned or perturbed_copy(base, tmp / "intervention")
+    names = {"primary": str(base), "intervention": str(tuned) if tuned else perturbation_note(base)}
+    return load_tokenizer(base), load_model(base), load_model(inter_dir), names
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", type=Path, default=Path("results/organism/models"))
@@ -56,19 +82,34 @@ def main() -> None:
     ap.add_argument("--eps", type=float, default=0.05, help="JS threshold (default: the schema's, %(default)s)")
     ap.add_argument("--top-p", type=float, default=0.9)
     ap.add_argument("--repeats", type=int, default=5, help="alternating rounds; the median is reported")
+    ap.add_argument("--base", type=Path, help="primary model directory (default: the organism under --models)")
+    ap.add_argument("--tuned", type=Path, help="intervention model directory (default with --base: a perturbed copy)")
+    ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
+    if args.tuned is not None and args.base is None:
+        ap.error("--tuned needs --base")
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    tok, prim, inter, names = models(args.models)
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.base is None:
+            tok, prim, inter, names = models(args.models)
+        else:
+            tok, prim, inter, names = given_models(args.base, args.tuned, Path(tmp))
     vocab, eos, pad = len(tok), tok.eos_token_id, tok.pad_token_id
-    problems = make_problems(args.rows // 2, seed=123, min_steps=3, max_steps=5)
-    rows = [(p, s) for p in problems for s in range(2)]
+    n_problems = args.rows // 2
+    if args.base is not None and has_chat_template(tok):
+        prompts, problem_ids = chat_prompts(tok, n_problems), list(range(n_problems))
+    else:
+        problems = make_problems(n_problems, seed=123, min_steps=3, max_steps=5)
+        prompts, problem_ids = [encode_prompt(tok, p.prompt) for p in problems], [p.problem_id for p in problems]
+    rows = [(i, s) for i in range(n_problems) for s in range(2)]
     params = SamplingParams(0, 1.0, args.top_p, args.max_new_tokens)
     unlimited = args.max_new_tokens
     spec = {e: CrossSpec(args.eps, (0, unlimited), params, engine=e) for e in ("fast", "naive")}
     sweep_spec = CrossSpec(args.eps, tuple(BUDGETS), params)
     parts = []
     for part in batches(rows, args.batch_size):
-        parts.append(([encode_prompt(tok, p.prompt) for p, _ in part], torch.tensor([p.problem_id for p, _ in part]),
+        parts.append(([prompts[i] for i, _ in part], torch.tensor([problem_ids[i] for i, _ in part]),
                       torch.tensor([s for _, s in part])))
 
     def cross(engine):
@@ -112,7 +153,8 @@ def main() -> None:
     chunks = [g for s in fast_st for g in s.chunk_sizes]
     gamma = statistics.mean(chunks) if chunks else 0.0
     ceiling = (1 - (1 - s_rate) ** gamma) / (s_rate * gamma) if s_rate > 0 and gamma else 1.0
-    common = {"models": names, "dtype": "float32", "threads": torch.get_num_threads(), "rows": len(rows),
+    common = {"models": names, "vocab": vocab, "dtype": "float32", "threads": torch.get_num_threads(),
+              "rows": len(rows),
               "batch_size": args.batch_size,
               "max_new_tokens": args.max_new_tokens, "eps": args.eps, "top_p": args.top_p, "budget": "unlimited",
               "tokens": tokens}
@@ -142,7 +184,7 @@ def main() -> None:
          "tokens_shared": shared_tokens, "n_forks": n_forks, "seconds_sweep": sec["sweep"],
          "seconds_independent": sec["independent"], **common},
     ]
-    emit(records, "crosssample")
+    emit(records, "crosssample" if args.base is None else f"crosssample_{args.base.name}")
 
 
 if __name__ == "__main__":

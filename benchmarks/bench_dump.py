@@ -1,15 +1,26 @@
 """Dump benchmark: throughput against bare forward passes, and peak RSS vs response count.
 
-    .venv/bin/python -m benchmarks.bench_dump [--responses 256] [--repeats 3]
+    .venv/bin/python -m benchmarks.bench_dump [--responses 256] [--repeats 3] [--batch-size 32]
+    .venv/bin/python -m benchmarks.bench_dump --base /tmp/smollm2 [--tuned DIR] [--responses 64]
 
-Prints one JSON record per line and writes them to results/bench/dump.jsonl:
+Prints one JSON record per line and writes them to results/bench/dump.jsonl (with ``--base DIR``:
+results/bench/dump_<name of DIR>.jsonl):
 - ``dump_vs_forward``: dump tokens/s ÷ tokens/s of plain full-logit forward passes of the same two
   models on the same batches, timed alternately in this process (goal >= 0.85);
 - ``dump_rss_growth``: peak RSS of a dump of 4x responses ÷ that of 1x (each in a fresh subprocess;
   goal: about 1, i.e. memory does not grow with the number of responses).
-Models are a random organism-size pair (hidden 128, 4 layers, char vocabulary, seeds 0 and 1)
-built in a temporary directory every run, so nothing on disk changes what is measured; the
-dump's cost does not depend on the weights' values. Each record names them.
+
+Models (every record names them in ``models`` and gives the vocabulary size in ``vocab``):
+- default: a random organism-size pair (hidden 128, 4 layers, char vocabulary, seeds 0 and 1)
+  built in a temporary directory every run, with organism-shaped responses (12-token prompts,
+  20-60-token responses of digit/operator ids);
+- ``--base DIR``: that model (a HF safetensors directory) as base, and ``--tuned DIR`` as tuned;
+  without ``--tuned``, a seeded perturbed copy of the base built in a temporary directory
+  (:func:`benchmarks.realmodels.perturbed_copy`). Responses are then shaped like a chat model's:
+  prompts of 36-44 tokens and responses of 20-60 tokens ending in EOS, ids drawn uniformly from
+  the real vocabulary (seeded).
+Nothing else on disk changes what is measured: the dump's cost does not depend on the weights' values.
+``--threads`` (default 2) sets torch's intra-op threads.
 """
 
 from __future__ import annotations
@@ -27,8 +38,9 @@ import torch
 from tokenshift.analysis.divergence import DivergenceConfig
 from tokenshift.analysis.dump import DumpOptions, bare_forward, correctness, dump_loaded, load_pair, make_batches
 from tokenshift.data.vocab import build_char_tokenizer
-from tokenshift.models.loading import build_tiny_llama
+from tokenshift.models.loading import build_tiny_llama, load_tokenizer
 
+from benchmarks.realmodels import perturbation_note, perturbed_copy
 from benchmarks.records import OUT, emit
 
 CFG = DivergenceConfig(top_p=0.9, extra_top_p=(0.7, 0.8))
@@ -46,24 +58,31 @@ def make_models(root: Path) -> tuple[Path, Path]:
     return dirs[0], dirs[1]
 
 
-def make_responses(path: Path, n: int, seed: int = 0) -> Path:
-    """Organism-shaped responses: 12-token prompts, 20-60-token responses ending in EOS."""
+def make_responses(path: Path, n: int, seed: int = 0, vocab: int | None = None, eos: int = 2) -> Path:
+    """Organism-shaped responses (12-token prompts, 20-60-token responses ending in EOS), or with
+    ``vocab`` chat-shaped ones: 36-44-token prompts, 20-60-token responses, ids from the whole vocabulary."""
     rng = np.random.default_rng(seed)
     recs = []
     for i in range(n):
-        resp = rng.integers(3, 18, rng.integers(20, 60)).tolist() + [2]
-        recs.append({"problem_id": i // 8, "sample_idx": i % 8, "prompt_ids": [1] + rng.integers(3, 18, 11).tolist(),
+        if vocab is None:  # (draw order of the original organism benchmark)
+            resp = rng.integers(3, 18, rng.integers(20, 60)).tolist() + [eos]
+            prompt = [1] + rng.integers(3, 18, 11).tolist()
+        else:
+            prompt = rng.integers(0, vocab, rng.integers(36, 45)).tolist()
+            resp = rng.integers(0, vocab, rng.integers(19, 60)).tolist() + [eos]
+        recs.append({"problem_id": i // 8, "sample_idx": i % 8, "prompt_ids": prompt,
                      "response_ids": resp, "response_text": "", "finish_reason": "stop"})
     pl.DataFrame(recs).write_parquet(path)
     return path
 
 
-def throughput(base: Path, tuned: Path, responses: Path, out: Path, repeats: int, batch_size: int) -> dict:
+def throughput(base: Path, tuned: Path, responses: Path, out: Path, repeats: int, batch_size: int,
+               models: str | dict) -> dict:
     opts = DumpOptions(batch_size=batch_size)
     pair = load_pair(base, tuned, opts)
     df = pl.read_parquet(responses)
     correct = correctness(df, None)
-    batches = list(make_batches(df, batch_size, 0))
+    batches = list(make_batches(df, batch_size, pair.tokenizer.pad_token_id or 0))
     n_tokens = sum(b.tokens.shape[0] for b in batches)
     dump_loaded(pair, df, out, CFG, opts, {}, correct)  # warm-up
     fwd, dmp = [], []
@@ -79,12 +98,13 @@ def throughput(base: Path, tuned: Path, responses: Path, out: Path, repeats: int
     return {"name": "dump_vs_forward", "ratio": round(f / d, 4), "goal": ">= 0.85",
             "dump_tokens_per_s": round(n_tokens / d, 1), "forward_tokens_per_s": round(n_tokens / f, 1),
             "tokens": n_tokens, "responses": df.height, "batch_size": batch_size, "repeats": repeats,
-            "threads": torch.get_num_threads(), "models": MODELS}
+            "threads": torch.get_num_threads(), "models": models, "vocab": pair.vocab}
 
 
-def child_peak_rss(base: Path, tuned: Path, responses: Path, out: Path, batch_size: int) -> int:
+def child_peak_rss(base: Path, tuned: Path, responses: Path, out: Path, batch_size: int, threads: int) -> int:
     """Peak RSS (KiB) of a fresh process that dumps ``responses``."""
-    code = ("import resource, sys; from tokenshift.analysis.dump import run_dump, DumpOptions; "
+    code = (f"import resource, sys, torch; torch.set_num_threads({threads}); "
+            "from tokenshift.analysis.dump import run_dump, DumpOptions; "
             "from tokenshift.analysis.divergence import DivergenceConfig; "
             f"run_dump({str(base)!r}, {str(tuned)!r}, {str(responses)!r}, {str(out)!r}, "
             "DivergenceConfig(top_p=0.9, extra_top_p=(0.7, 0.8)), "
@@ -99,23 +119,38 @@ def main() -> None:
     ap.add_argument("--responses", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--base", type=Path, help="base model directory (default: the random organism-size pair)")
+    ap.add_argument("--tuned", type=Path, help="tuned model directory (default with --base: a perturbed copy)")
+    ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    if args.tuned is not None and args.base is None:
+        ap.error("--tuned needs --base")
+    torch.set_num_threads(args.threads)
     OUT.mkdir(parents=True, exist_ok=True)
     records = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        base, tuned = make_models(root)
-        resp = make_responses(root / "r1.parquet", args.responses)
-        records.append(throughput(base, tuned, resp, root / "d.parquet", args.repeats, args.batch_size))
+        if args.base is None:
+            base, tuned = make_models(root)
+            models, vocab, eos = MODELS, None, 2
+        else:
+            base = args.base
+            tuned = args.tuned or perturbed_copy(base, root / "tuned")
+            models = {"base": str(base), "tuned": str(args.tuned) if args.tuned else perturbation_note(base)}
+            tok = load_tokenizer(base)
+            vocab, eos = len(tok), tok.eos_token_id
+        resp = make_responses(root / "r1.parquet", args.responses, vocab=vocab, eos=eos)
+        rec = throughput(base, tuned, resp, root / "d.parquet", args.repeats, args.batch_size, models)
+        records.append(rec)
         rss = {}
         for mult in (1, 2, 4):
-            path = make_responses(root / f"r{mult}.parquet", args.responses * mult, seed=mult)
-            rss[mult] = child_peak_rss(base, tuned, path, root / f"d{mult}.parquet", args.batch_size)
+            path = make_responses(root / f"r{mult}.parquet", args.responses * mult, seed=mult, vocab=vocab, eos=eos)
+            rss[mult] = child_peak_rss(base, tuned, path, root / f"d{mult}.parquet", args.batch_size, args.threads)
         records.append({"name": "dump_rss_growth", "ratio": round(rss[4] / rss[1], 4), "goal": "~1 (<= 1.1)",
                         "peak_rss_mib": {f"{m}x": round(v / 1024, 1) for m, v in rss.items()},
-                        "responses_1x": args.responses, "models": MODELS})
-    emit(records, "dump")
+                        "responses_1x": args.responses, "batch_size": args.batch_size, "threads": args.threads,
+                        "models": models, "vocab": rec["vocab"]})
+    emit(records, "dump" if args.base is None else f"dump_{args.base.name}")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,10 @@ def test_scoring_uses_the_verifier():
     answers = problems_frame(evals)
     gens = pl.DataFrame({"problem_id": [0, 0, 1], "sample_idx": [0, 1, 0],
                          "response_text": [f"x;#{evals[0].answer}", "x;#999", "no marker"]})
-    assert score_responses(gens, answers)["correct"].to_list() == [True, False, False]
+    scores = score_responses(gens, answers)
+    assert scores.columns == ["problem_id", "sample_idx", "correct", "parsed"]
+    assert scores["correct"].to_list() == [True, False, False]
+    assert scores["parsed"].to_list() == [True, True, False]
 
 
 def test_bad_datasets_are_named(tmp_path):

@@ -18,20 +18,31 @@ CODE = [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))
                 or p.parent.name != "pipeline")]
 
 # Keys consumed structurally, without their name in the code (key path -> how it is consumed).
-# Empty today: every key is read by name (a whole section passed on counts as long as its keys
+# Otherwise every key is read by name (a whole section passed on counts as long as its keys
 # are read by name where it arrives, e.g. stats.* as StatsParams fields).
-STRUCTURAL: dict[str, str] = {}
+STRUCTURAL: dict[str, str] = {
+    f"task.{k}": "copied into the organism generator's options by resolve_config; its keyword parameters"
+    for k in ("n_train", "n_eval", "min_steps", "max_steps")
+}
 
 
-def leaf_keys(schema: dict, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+def leaf_keys(schema: dict, path: tuple[str, ...] = (), defs: dict | None = None) -> list[tuple[str, ...]]:
     """Key paths of the schema's leaves; ``*`` stands for a free-form name (models.*.path);
-    the items of an array of objects (pairs) add their keys under the array's."""
+    the items of an array of objects (pairs) add their keys under the array's, and so does
+    the mapping branch of a shorthand-or-mapping (dataset entries)."""
+    defs = schema.get("$defs", {}) if defs is None else defs
+    if "$ref" in schema:
+        return leaf_keys(defs[schema["$ref"].rsplit("/", 1)[-1]], path, defs)
+    if "anyOf" in schema:
+        return leaf_keys(schema["anyOf"][-1], path, defs)
+    if isinstance(schema.get("items"), dict) and "anyOf" in schema["items"]:
+        return leaf_keys(schema["items"], path, defs)
     if "properties" in schema:
-        return [leaf for key, sub in schema["properties"].items() for leaf in leaf_keys(sub, (*path, key))]
+        return [leaf for key, sub in schema["properties"].items() for leaf in leaf_keys(sub, (*path, key), defs)]
     if isinstance(schema.get("additionalProperties"), dict):
-        return leaf_keys(schema["additionalProperties"], (*path, "*"))
+        return leaf_keys(schema["additionalProperties"], (*path, "*"), defs)
     if isinstance(schema.get("items"), dict) and "properties" in schema["items"]:
-        return leaf_keys(schema["items"], path)
+        return leaf_keys(schema["items"], path, defs)
     return [path]
 
 
@@ -71,7 +82,8 @@ def test_an_unread_key_is_found():
 def test_leaf_keys_cover_nested_shapes():
     schema = yaml.safe_load(SCHEMA.read_text())
     leaves = {".".join(p) for p in leaf_keys(schema)}
-    assert {"models.*.path", "pairs.name", "pairs.tuned", "crosssample.eps", "name", "datasets"} <= leaves
+    assert {"models.*.path", "pairs.name", "pairs.tuned", "crosssample.eps", "name", "datasets.hub",
+            "datasets.prompt.system", "train_dataset.answer_field"} <= leaves
     assert not {"model.dtype", "sampling.backend"} & leaves
 
 

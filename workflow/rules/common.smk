@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
-from tokenshift.pipeline.config import resolve_config, validate_config  # noqa: E402
+from tokenshift.pipeline.config import model_source, prompt_model, resolve_config, validate_config  # noqa: E402
 from tokenshift.errors import UserError  # noqa: E402
 from tokenshift.pipeline.sources import script_sources  # noqa: E402
 
@@ -19,7 +19,10 @@ RUN = f"results/{config['name']}"
 ENVS = str(Path(workflow.basedir) / "envs")
 PAIRS = {p["name"]: p for p in config["pairs"]}
 MODEL_NAMES = "|".join(map(re.escape, config["models"]))  # wildcard constraint: the configured models
-DATASETS = config["datasets"]
+DATASETS = [d["name"] for d in config["datasets"]]
+# Every prompt set of the run by name: the analysed ones and the one training learns from.
+DATASET_ENTRIES = {d["name"]: d for d in [*config["datasets"], config["train_dataset"]]}
+TRAIN_DATA = config["train_dataset"]["name"]
 DUMP = config["dump"]
 STATS = config["stats"]
 CS = config["crosssample"]
@@ -43,24 +46,55 @@ def heavy_resources(mem_mb, runtime):
     return {"mem_mb": mem_mb, "runtime": runtime}
 
 
+def torch_params():
+    """What every torch stage reads besides its own section: the device and whether to trust remote code."""
+    return {"device": config["device"], "trust_remote_code": config["trust_remote_code"]}
+
+
 def lib(script):
     """Library files that a script imports (transitively), declared as inputs so edits rerun it."""
     return script_sources(Path(workflow.basedir) / "workflow" / "scripts" / script)
 
 
 def model_dir(name):
-    """Where model ``name`` lives: its configured path, else the output of the rule that trains it."""
-    path = config["models"][name].get("path")
-    if path:
-        return path
+    """Where model ``name`` lives: its local path, the hub reference or GGUF conversion that stands for it,
+    else the output of the rule that trains it."""
+    spec = config["models"][name]
+    source = model_source(spec)
+    if source == "path":
+        return spec["path"]
+    if source == "hub":
+        return fill(rules.fetch_hub_model.output.ref, model=name)
+    if source == "gguf":
+        return fill(rules.convert_gguf.output.model, model=name)
     trained = {"base": rules.train_base.output[0], "rl": rules.train_rl.output.model,
                "sft": rules.train_sft.output[0]}
-    return trained[name]  # validation allows no other model without a path
+    return trained[name]  # validation allows no other model without a source
+
+
+def models_from(source):
+    """Names of the configured models with a given source (path, hub, gguf), as a wildcard constraint."""
+    names = [m for m, spec in config["models"].items() if model_source(spec) == source]
+    return "|".join(map(re.escape, names)) or "^$"
 
 
 def get_dataset(w):
-    """The problem set of the ``dataset`` wildcard (eval or train)."""
-    return getattr(rules.make_data.output, w.dataset)
+    """The prepared prompt table of the ``dataset`` wildcard."""
+    return fill(rules.prepare_dataset.output.table, dataset=w.dataset)
+
+
+def get_train_data(w=None):
+    return fill(rules.prepare_dataset.output.table, dataset=TRAIN_DATA)
+
+
+def get_prepare_inputs(w):
+    """A local dataset file, and the tokenizer that renders chat prompts (only for chat templates)."""
+    entry, inputs = DATASET_ENTRIES[w.dataset], {}
+    if "path" in entry:
+        inputs["source"] = entry["path"]
+    if entry["prompt"]["chat"]:
+        inputs["tokenizer"] = model_dir(prompt_model(config))
+    return inputs
 
 
 def get_generations(model, dataset):

@@ -13,8 +13,9 @@ rule crosssample_run:
         cs=pick(CS, "budgets", "engine", "noise", "rule", "chunk", "chunk_size", "max_chunk", "n_samples", "limit",
                 "batch_size"),
         sampling=pick(config["sampling"], "temperature", "top_p", "max_new_tokens", "dtype"),
+        grader=lambda w: DATASET_ENTRIES[w.dataset]["grader"],
         seed=config["seed"],
-        trust_remote_code=config["trust_remote_code"],
+        **torch_params(),
     wildcard_constraints:
         direction="forward|reverse",
         mode="targeted|random",

@@ -1,22 +1,41 @@
-# Stage 1: the organism's task data and tokenizer.
+# Stage 1: the prompt sets (generated, local files or hub datasets, with their prompt templates) and
+# the organism's tokenizer.
 
 
-rule make_data:
+rule organism_tokenizer:
     output:
-        train=f"{RUN}/data/train.parquet",
-        eval=f"{RUN}/data/eval.parquet",
         tokenizer=directory(f"{RUN}/models/tokenizer"),
     input:
-        lib("make_data.py"),
-    params:
-        task=pick(config["task"], "n_train", "n_eval", "min_steps", "max_steps"),
-        seed=config["seed"],
+        lib("organism_tokenizer.py"),
     log:
-        f"{RUN}/logs/make_data.log",
+        f"{RUN}/logs/organism_tokenizer.log",
     conda:
         f"{ENVS}/torch.yaml"
     resources:
         mem_mb=1000,
         runtime=5,
     script:
-        "../scripts/make_data.py"
+        "../scripts/organism_tokenizer.py"
+
+
+rule prepare_dataset:
+    output:
+        table=f"{RUN}/data/{{dataset}}.parquet",
+    input:
+        lib("prepare_dataset.py"),
+        unpack(get_prepare_inputs),
+    params:
+        entry=lambda w: DATASET_ENTRIES[w.dataset],
+        seed=config["seed"],
+        trust_remote_code=config["trust_remote_code"],
+    wildcard_constraints:
+        dataset="|".join(map(re.escape, DATASET_ENTRIES)),
+    log:
+        f"{RUN}/logs/prepare_dataset/{{dataset}}.log",
+    conda:
+        f"{ENVS}/torch.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    script:
+        "../scripts/prepare_dataset.py"

@@ -9,7 +9,7 @@ rule dump:
         unpack(get_dump_inputs),
     params:
         settings=pick(DUMP, "top_p", "temperature", "extra_top_p", "batch_size", "chunk", "dtype", "answer_marker"),
-        trust_remote_code=config["trust_remote_code"],
+        **torch_params(),
     wildcard_constraints:
         pair="|".join(map(re.escape, PAIRS)),
     threads: config["threads"]

@@ -10,6 +10,8 @@ rule score:
         lib("score.py"),
         generations=rules.generate.output.responses,
         dataset=get_dataset,
+    params:
+        grader=lambda w: DATASET_ENTRIES[w.dataset]["grader"],
     wildcard_constraints:
         model=MODEL_NAMES,
     log:

@@ -11,7 +11,7 @@ rule generate:
     params:
         sampling=pick(config["sampling"], "temperature", "top_p", "max_new_tokens", "n_samples", "batch_size", "dtype"),
         seed=config["seed"],
-        trust_remote_code=config["trust_remote_code"],
+        **torch_params(),
     wildcard_constraints:
         model=MODEL_NAMES,
     threads: config["threads"]

@@ -1,4 +1,5 @@
-# Stage 2: the model organism: SFT base, DAPO RL model (with checkpoints), SFT comparison model.
+# Stage 2: training: the organism's base from scratch; the DAPO RL model (with checkpoints) and the SFT
+# comparison model from base, whatever base is (the organism, or a pretrained model).
 
 
 rule train_base:
@@ -6,13 +7,15 @@ rule train_base:
         directory(f"{RUN}/models/base"),
     input:
         lib("train_sft.py"),
-        train=rules.make_data.output.train,
-        tokenizer=rules.make_data.output.tokenizer,
+        train=get_train_data,
+        tokenizer=rules.organism_tokenizer.output.tokenizer,
     params:
         model=config["model"],
         train=config["train_base"],
         slip_prob=config["task"]["slip_prob"],
+        organism=True,
         seed=config["seed"],
+        **torch_params(),
     threads: config["threads"]
     log:
         f"{RUN}/logs/train_base.log",
@@ -31,12 +34,14 @@ rule train_sft:
         directory(f"{RUN}/models/sft"),
     input:
         lib("train_sft.py"),
-        train=rules.make_data.output.train,
-        init=rules.train_base.output[0],
+        train=get_train_data,
+        init=lambda w: model_dir("base"),
     params:
         train=config["train_sft"],
         slip_prob=0.0,
+        organism=config["train_dataset"].get("generator") == "organism",
         seed=config["seed"] + 2,
+        **torch_params(),
     threads: config["threads"]
     log:
         f"{RUN}/logs/train_sft.log",
@@ -56,11 +61,13 @@ rule train_rl:
         checkpoints=directory(f"{RUN}/models/rl_checkpoints"),
     input:
         lib("train_rl.py"),
-        train=rules.make_data.output.train,
-        init=rules.train_base.output[0],
+        train=get_train_data,
+        init=lambda w: model_dir("base"),
     params:
         train=config["train_rl"],
+        grader=config["train_dataset"]["grader"],
         seed=config["seed"] + 1,
+        **torch_params(),
     threads: config["threads"]
     log:
         f"{RUN}/logs/train_rl.log",

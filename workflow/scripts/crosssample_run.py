@@ -4,7 +4,7 @@ pair, dataset, direction and threshold.
 Contract with the rule: wildcards pair, dataset, direction, eps, mode (targeted | random);
 inputs primary, intervention, dataset (and targeted, in random mode); params cs (budgets,
 engine, noise, rule, chunk, chunk_size, max_chunk, n_samples, limit, batch_size), sampling
-(temperature, top_p, max_new_tokens, dtype), seed, trust_remote_code.
+(temperature, top_p, max_new_tokens, dtype), grader, seed, device, trust_remote_code.
 """
 
 import polars as pl
@@ -24,8 +24,8 @@ with rule_context(smk) as log:
         sampling=SamplingParams(smk.params.seed, s["temperature"], s["top_p"], s["max_new_tokens"]),
         engine=cs["engine"], rule=cs["rule"], noise=cs["noise"], chunk=cs["chunk"], chunk_size=cs["chunk_size"],
         max_chunk=cs["max_chunk"], mode=w.mode, random_rate=rate, n_samples=cs["n_samples"],
-        batch_size=cs["batch_size"], limit=cs["limit"], dtype=s["dtype"],
-        trust_remote_code=smk.params.trust_remote_code)
+        batch_size=cs["batch_size"], limit=cs["limit"], grader=smk.params.grader, dtype=s["dtype"],
+        device=smk.params.device, trust_remote_code=smk.params.trust_remote_code)
     responses, switches, stats = cross_sample_dataset(smk.input.primary, smk.input.intervention,
                                                       read_dataset(smk.input.dataset), spec, progress=log)
     meta = {"pair": w.pair, "dataset": w.dataset, "direction": w.direction, "mode": w.mode, "eps": spec.eps,

@@ -12,7 +12,8 @@ with rule_context(smk) as log:
     s = smk.params.sampling
     data = read_dataset(smk.input.dataset)
     tok = load_tokenizer(smk.input.model, trust_remote_code=smk.params.trust_remote_code)
-    model = load_model(smk.input.model, dtype=s["dtype"], trust_remote_code=smk.params.trust_remote_code)
+    model = load_model(smk.input.model, dtype=s["dtype"], device=smk.params.device,
+                       trust_remote_code=smk.params.trust_remote_code)
     params = SamplingParams(smk.params.seed, s["temperature"], s["top_p"], s["max_new_tokens"])
     df = generate(model, tok, data["prompt"].to_list(), data["problem_id"].to_list(), s["n_samples"], params,
                   s["batch_size"], progress=log)

@@ -1,4 +1,4 @@
-"""Rule score: per-sample correctness of one model's responses on one dataset."""
+"""Rule score: per-sample correctness of one model's responses on one dataset, by the dataset's grader."""
 
 import polars as pl
 from tokenshift.data.datasets import read_dataset
@@ -7,6 +7,10 @@ from tokenshift.files.parquet import write_parquet
 from tokenshift.pipeline.rulectx import rule_context
 
 smk = snakemake  # noqa: F821
-with rule_context(smk):
-    scores = score_responses(pl.read_parquet(smk.input.generations), read_dataset(smk.input.dataset))
+with rule_context(smk) as log:
+    scores = score_responses(pl.read_parquet(smk.input.generations), read_dataset(smk.input.dataset),
+                             smk.params.grader)
+    unparsed = scores.height - int(scores["parsed"].sum())
+    print(f"{scores.height} responses graded by {smk.params.grader!r}: {int(scores['correct'].sum())} correct, "
+          f"{unparsed} without a parseable answer (counted as incorrect)", file=log)
     write_parquet(scores, smk.output.scores)

@@ -1,25 +1,32 @@
-"""Rules train_base (from scratch, slipped solutions) and train_sft (from base, correct solutions)."""
+"""Rules train_base (the organism from scratch, on slipped solutions) and train_sft (from base, on correct
+or reference solutions)."""
 
 from tokenshift.data.datasets import read_dataset
 from tokenshift.data.organism import problems_from_frame
 from tokenshift.files.atomic import atomic_dir
+from tokenshift.models.device import resolve_device
 from tokenshift.models.loading import build_tiny_llama, load_model, load_tokenizer
 from tokenshift.pipeline.rulectx import rule_context
-from tokenshift.training.supervised import train_sft
+from tokenshift.training.supervised import organism_pairs, reference_pairs, train_sft
 
 smk = snakemake  # noqa: F821
 with rule_context(smk) as log:
-    cfg = smk.params.train
+    cfg, p = smk.params.train, smk.params
+    data = read_dataset(smk.input.train)
+    if p.organism:  # solutions made on the fly, a carry slipped with slip_prob
+        examples, make_pair = problems_from_frame(data), organism_pairs(p.slip_prob)
+    else:
+        examples, make_pair = reference_pairs(data), lambda e, rng: e
     if "init" in smk.input.keys():
-        tok = load_tokenizer(smk.input.init)
-        model = load_model(smk.input.init)
+        tok = load_tokenizer(smk.input.init, p.trust_remote_code)
+        model = load_model(smk.input.init, device=p.device, trust_remote_code=p.trust_remote_code)
     else:
         tok = load_tokenizer(smk.input.tokenizer)
-        m = smk.params.model
-        model = build_tiny_llama(tok, m["hidden"], m["layers"], m["heads"], m["max_positions"], smk.params.seed)
-    problems = problems_from_frame(read_dataset(smk.input.train))
-    losses = train_sft(model, tok, problems, cfg["steps"], cfg["batch_size"], cfg["lr"], cfg["warmup"],
-                       smk.params.slip_prob, smk.params.seed, log=log)
+        m = p.model
+        model = build_tiny_llama(tok, m["hidden"], m["layers"], m["heads"], m["max_positions"], p.seed)
+        model.to(resolve_device(p.device))
+    losses = train_sft(model, tok, examples, cfg["steps"], cfg["batch_size"], cfg["lr"], cfg["warmup"], p.seed,
+                       make_pair, log=log)
     print(f"final loss {sum(losses[-50:]) / len(losses[-50:]):.4f}", file=log)
     with atomic_dir(smk.output[0]) as tmp:
         model.save_pretrained(str(tmp), safe_serialization=True)

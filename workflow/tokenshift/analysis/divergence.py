@@ -17,7 +17,7 @@ import torch
 
 from tokenshift.distributions.divergences import js_divergence
 from tokenshift.distributions.draw import policy_probs
-from tokenshift.distributions.topp import truncate_top_p
+from tokenshift.distributions.topp import sorted_head, truncate_top_p
 from tokenshift.errors import UserError
 
 AUTO_CHUNK_ELEMENTS = 1 << 23  # ~32 MiB per float32 [chunk x vocab] tensor
@@ -81,9 +81,13 @@ def entropy(p: torch.Tensor) -> torch.Tensor:
 
 
 def sorted_topk(p: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ids, probs) of the k most likely tokens, ties broken by ascending token id."""
-    vals, ids = p.sort(dim=-1, descending=True, stable=True)
-    return ids[..., :k], vals[..., :k]
+    """(ids, probs) of the k most likely tokens, ties broken by ascending token id.
+
+    The first k entries of the stable descending sort, found without sorting the vocabulary
+    (:func:`tokenshift.distributions.topp.sorted_head`).
+    """
+    vals, ids = sorted_head(p, k)
+    return ids, vals
 
 
 def rank_of(p: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:

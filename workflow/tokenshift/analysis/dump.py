@@ -108,7 +108,7 @@ def load_pair(base_dir: str | Path, tuned_dir: str | Path, opts: DumpOptions) ->
         if rows < vocab:
             raise ModelError(f"{name} model {path} has {rows} output rows for a {vocab}-token tokenizer")
         scorers.append(Scorer(model, vocab, name))
-    return Pair(scorers[0], scorers[1], tok_b, vocab, torch.device(opts.device))
+    return Pair(scorers[0], scorers[1], tok_b, vocab, scorers[0].model.device)
 
 
 def read_responses(path: str | Path) -> pl.DataFrame:

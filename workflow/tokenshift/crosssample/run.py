@@ -45,8 +45,8 @@ def cross_sample_dataset(primary_dir: str | Path, intervention_dir: str | Path, 
     tok_p = load_tokenizer(primary_dir, spec.trust_remote_code)
     tok_i = load_tokenizer(intervention_dir, spec.trust_remote_code)
     vocab = shared_vocab_size(tok_p, tok_i, f"primary {primary_dir}", f"intervention {intervention_dir}")
-    primary = load_model(primary_dir, spec.dtype, trust_remote_code=spec.trust_remote_code)
-    intervention = load_model(intervention_dir, spec.dtype, trust_remote_code=spec.trust_remote_code)
+    primary = load_model(primary_dir, spec.dtype, spec.device, spec.trust_remote_code)
+    intervention = load_model(intervention_dir, spec.dtype, spec.device, spec.trust_remote_code)
     pids = data["problem_id"].to_list()
     encoded = [encode_prompt(tok_p, p) for p in data["prompt"].to_list()]
     budgets = spec.budgets
@@ -75,7 +75,8 @@ def cross_sample_dataset(primary_dir: str | Path, intervention_dir: str | Path, 
     bar.close()
     resp = pl.DataFrame(responses, schema=RESPONSE_SCHEMA).sort("budget", "problem_id", "sample_idx")
     scores = pl.concat([
-        score_responses(g, data).with_columns(pl.lit(b, pl.Int64).alias("budget"))
+        # organism grader until the spec names one; the written responses table keeps its schema (no "parsed")
+        score_responses(g, data, spec.grader).drop("parsed").with_columns(pl.lit(b, pl.Int64).alias("budget"))
         for (b,), g in resp.group_by("budget", maintain_order=True)
     ])
     resp = resp.join(scores, on=["budget", "problem_id", "sample_idx"], how="left")

@@ -20,6 +20,7 @@ from tokenshift.crosssample.fast import ChunkPolicy
 from tokenshift.crosssample.rules import RandomPositions
 from tokenshift.crosssample.variants import CHUNKS, ENGINES, MODES, NOISE, RULES
 from tokenshift.errors import UserError
+from tokenshift.evaluation.graders import GRADERS
 from tokenshift.generation.sampler import SamplingParams
 
 DTYPES = ("float32", "float64", "bfloat16", "float16")
@@ -60,7 +61,8 @@ class CrossSpec:
     ``budgets`` start at 0 and increase strictly; ``mode`` is ``targeted`` (switch where the
     ``rule``'s divergence exceeds ``eps``) or ``random`` (keyed-random positions at
     ``random_rate``, the targeted run's switch rate). ``n_samples``, ``batch_size``, ``limit``,
-    ``dtype`` and ``trust_remote_code`` only concern the dataset loop and model loading.
+    ``grader``, ``dtype``, ``device`` and ``trust_remote_code`` only concern the dataset loop,
+    its scoring and model loading.
     """
 
     eps: float
@@ -77,7 +79,9 @@ class CrossSpec:
     n_samples: int = 8
     batch_size: int = 64
     limit: int | None = None
+    grader: str = "organism"
     dtype: str = "float32"
+    device: str = "auto"
     trust_remote_code: bool = False
     chunk_policy: ChunkPolicy = field(init=False, repr=False, compare=False)
     intervention_stream: int = field(init=False, repr=False, compare=False)
@@ -91,6 +95,7 @@ class CrossSpec:
         if not isinstance(self.sampling, SamplingParams):
             raise TypeError("sampling must be a SamplingParams (it validates itself)")
         ENGINES.get(self.engine)
+        GRADERS.get(self.grader)
         RULES.get(self.rule)
         MODES.get(self.mode)
         for name in ("chunk_size", "max_chunk", "n_samples", "batch_size"):

@@ -1,5 +1,8 @@
-"""Data: the problems a run works on and the organism's tokenizer.
+"""Data: the problems a run works on, their prompts, and the organism's tokenizer.
 
-``organism`` is the synthetic verifiable task of the model organism (problem generator,
-reference solutions with optional slips, verifier); ``vocab`` builds its character-level
-tokenizer; ``datasets`` reads and writes problem tables (problem_id, prompt, answer)."""
+``loader`` reads a configured dataset (hub, local Parquet/JSONL, or a built-in ``generators``
+entry: the organism's chains, arithmetic word problems) into a checked problem table;
+``prompts`` renders each problem with a plain template or the model's chat template;
+``datasets`` reads prepared tables (problem_id, problem, prompt, answer[, solution]);
+``organism`` is the model organism's synthetic task (generator, solutions with optional
+slips, verifier); ``vocab`` builds its character-level tokenizer."""

@@ -134,5 +134,6 @@ def parse_prompt(problem_id: int, prompt: str) -> Problem:
 
 
 def problems_from_frame(df: pl.DataFrame) -> list[Problem]:
-    """Problems from a dataset table (problem_id, prompt, ...)."""
-    return [parse_prompt(i, p) for i, p in zip(df["problem_id"].to_list(), df["prompt"].to_list())]
+    """Problems from a prepared dataset table (problem_id, problem, ...): the problem text, not the
+    rendered prompt, which a template may have wrapped."""
+    return [parse_prompt(i, p) for i, p in zip(df["problem_id"].to_list(), df["problem"].to_list())]

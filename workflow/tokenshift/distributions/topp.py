@@ -2,6 +2,27 @@
 
 One definition for every consumer, so the distribution a token is drawn from is the
 very distribution whose divergence is measured.
+
+The definition is a full stable sort of the vocabulary (:func:`stable_order`); at a real
+vocabulary that sort costs as much as a decoding step of the model. :func:`top_p_mask` and
+:func:`sorted_head` therefore compute the same result from the few largest probabilities
+(``torch.topk``) whenever that is provably identical, bit for bit, and sort only the rows
+where it is not. Why the shortcut is exact:
+
+- :func:`sorted_head`: the ``c + 1`` largest values of a row, ordered by (descending value,
+  ascending id), start with the first ``c`` entries of the full stable order as long as no
+  token outside them ties with the ``c``-th value; when one may, the tied entries are
+  replaced by the smallest ids carrying that value (one O(V) scan of the row), which is
+  exactly where the stable sort puts them. Values are read back from the row.
+- :func:`top_p_mask`: the sorted values of the head are the first ``c`` sorted values of
+  the row, and the CPU cumulative sum runs sequentially along the row, so the prefix masses
+  of the head equal those of the full sort (tests check this). For non-negative finite rows,
+  ``mass_before`` is non-decreasing along the order, so once it reaches ``top_p`` inside the
+  head no later token can be kept: the nucleus is decided by the head alone. Rows whose
+  nucleus does not end inside the head are retried with a larger head, then fully sorted.
+
+Other devices and dtypes (whose cumulative sums may be computed in another order) and rows
+with negative, NaN or infinite entries always take the full sort.
 """
 
 from __future__ import annotations
@@ -10,23 +31,131 @@ import torch
 
 from tokenshift.errors import UserError
 
+# Head sizes tried in turn before the full sort: most next-token nuclei hold a few tokens,
+# some hold hundreds; a flat distribution's nucleus is a large share of the vocabulary.
+CANDIDATES = (64, 1024)
+_FAST_DTYPES = (torch.float32, torch.float64)
 
-def top_p_mask(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+
+def stable_order(probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(values, ids) along the last dim by descending probability, ties by ascending id: the definition."""
+    return probs.sort(dim=-1, descending=True, stable=True)
+
+
+def _fast_ok(probs: torch.Tensor, c: int) -> bool:
+    return probs.device.type == "cpu" and probs.dtype in _FAST_DTYPES and probs.dim() >= 1 \
+        and probs.shape[-1] > c + 1 and probs.numel() > 0
+
+
+def _head_rows(flat: torch.Tensor, c: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """First ``c`` (values, ids) of the stable order of each row of a 2-d ``flat`` without NaN (c + 1 < V)."""
+    top_v, top_i = flat.topk(c + 1, dim=-1, largest=True, sorted=True)  # ties in no particular order
+    ids_asc, perm = top_i.sort(dim=-1)
+    _, order = top_v.gather(-1, perm).sort(dim=-1, descending=True, stable=True)
+    ids = ids_asc.gather(-1, order)[:, :c]
+    # The c-th value; a token outside the candidates may tie with it only if the (c+1)-th equals it.
+    v_c = top_v[:, c - 1]
+    tied = top_v[:, c] == v_c
+    if bool(tied.any()):
+        rows = tied.nonzero(as_tuple=True)[0]
+        v = v_c[rows].unsqueeze(-1)
+        n_above = (top_v[rows, :c] > v).sum(-1)  # exact already: every token above v_c is a candidate
+        need = c - n_above  # slots holding v_c, to fill with the smallest ids of value v_c
+        eq = flat[rows] == v
+        rank = eq.cumsum(-1)
+        sel = eq & (rank <= need.unsqueeze(-1))
+        r, col = sel.nonzero(as_tuple=True)  # row-major: ascending ids within each row
+        fixed = ids[rows]
+        fixed[r, n_above[r] + rank[r, col] - 1] = col
+        ids[rows] = fixed
+    return flat.gather(-1, ids), ids
+
+
+def _clean_rows(flat: torch.Tensor) -> torch.Tensor:
+    """Rows [n] of finite, non-negative entries (the rows the shortcuts are proven for)."""
+    return torch.isfinite(flat.sum(-1)) & (flat.amin(-1) >= 0)
+
+
+def sorted_head(probs: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(values, ids) of the first ``k`` entries of :func:`stable_order` along the last dim.
+
+    Identical to ``stable_order(probs)`` cut to ``k`` for every input; sorts rows with NaN
+    (and everything when ``k`` is close to the vocabulary size or off the CPU).
+    """
+    v = probs.shape[-1]
+    k = min(k, v)
+    if not _fast_ok(probs, k) or k < 1:
+        vals, ids = stable_order(probs)
+        return vals[..., :k], ids[..., :k]
+    flat = probs.reshape(-1, v)
+    nan = torch.isnan(flat.sum(-1))
+    if not bool(nan.any()):
+        vals, ids = _head_rows(flat, k)
+    else:
+        vals = torch.empty((flat.shape[0], k), dtype=flat.dtype)
+        ids = torch.empty((flat.shape[0], k), dtype=torch.long)
+        ok = (~nan).nonzero(as_tuple=True)[0]
+        if len(ok):
+            vals[ok], ids[ok] = _head_rows(flat[ok], k)
+        bad = nan.nonzero(as_tuple=True)[0]
+        sv, si = stable_order(flat[bad])
+        vals[bad], ids[bad] = sv[:, :k], si[:, :k]
+    shape = (*probs.shape[:-1], k)
+    return vals.reshape(shape), ids.reshape(shape)
+
+
+def _nucleus(sorted_p: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Keep flags along a (prefix of the) stable order: the shortest prefix whose mass reaches top_p."""
+    mass_before = sorted_p.cumsum(dim=-1) - sorted_p
+    keep_sorted = mass_before < top_p
+    keep_sorted[..., 0] = True
+    return keep_sorted
+
+
+def _mask_by_sort(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    sorted_p, order = stable_order(probs)
+    return torch.zeros_like(probs, dtype=torch.bool).scatter(-1, order, _nucleus(sorted_p, top_p))
+
+
+def top_p_mask(probs: torch.Tensor, top_p: float, *, candidates: tuple[int, ...] = CANDIDATES) -> torch.Tensor:
     """Boolean mask of the nucleus along the last dim.
 
     Tokens are sorted by descending probability with ties broken by ascending token id
     (stable sort); the shortest prefix whose mass reaches ``top_p`` is kept, and at
     least one token always is. ``top_p >= 1`` keeps the full vocabulary.
+
+    ``candidates`` are the head sizes tried before the full sort (see the module docstring);
+    they change the speed, never the result.
     """
     if not 0.0 < top_p:
         raise UserError(f"top_p must be in (0, 1], got {top_p}")
     if top_p >= 1.0:
         return torch.ones_like(probs, dtype=torch.bool)
-    sorted_p, order = probs.sort(dim=-1, descending=True, stable=True)
-    mass_before = sorted_p.cumsum(dim=-1) - sorted_p
-    keep_sorted = mass_before < top_p
-    keep_sorted[..., 0] = True
-    return torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
+    sizes = [c for c in candidates if c >= 1 and _fast_ok(probs, c)]
+    if not sizes:
+        return _mask_by_sort(probs, top_p)
+    v = probs.shape[-1]
+    flat = probs.reshape(-1, v)
+    mask = torch.zeros_like(flat, dtype=torch.bool)
+    clean = _clean_rows(flat)
+    pending = clean.nonzero(as_tuple=True)[0]
+    all_rows = len(pending) == flat.shape[0]
+    for c in sizes:
+        if len(pending) == 0:
+            break
+        sub = flat if all_rows else flat[pending]
+        all_rows = False
+        vals, ids = _head_rows(sub, c)
+        keep = _nucleus(vals, top_p)
+        done = ~keep[:, -1]  # the nucleus ends strictly inside the head
+        sel = keep & done.unsqueeze(-1)
+        r, j = sel.nonzero(as_tuple=True)
+        mask[pending[r], ids[r, j]] = True
+        pending = pending[~done]
+    rest = torch.cat([pending, (~clean).nonzero(as_tuple=True)[0]])
+    if len(rest):
+        mask[rest] = _mask_by_sort(flat[rest], top_p)
+    return mask.reshape(probs.shape)
 
 
 def truncate_top_p(probs: torch.Tensor, top_p: float) -> torch.Tensor:

@@ -5,20 +5,26 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from tokenshift.data.organism import verify
 from tokenshift.errors import UserError
+from tokenshift.evaluation.graders import grade
 
 
-def score_responses(generations: pl.DataFrame, answers: pl.DataFrame) -> pl.DataFrame:
-    """Per-sample correctness: (problem_id, sample_idx, correct) joined on the dataset's answers."""
+def score_responses(generations: pl.DataFrame, answers: pl.DataFrame, grader: str = "organism") -> pl.DataFrame:
+    """Per-sample grades (problem_id, sample_idx, correct, parsed) against the dataset's answers.
+
+    ``grader`` names an entry of ``graders.GRADERS``; ``parsed`` is false where no final answer
+    could be read (such samples count as incorrect), so format failures stay visible.
+    """
     joined = generations.select("problem_id", "sample_idx", "response_text").join(
         answers.select("problem_id", "answer"), on="problem_id", how="left"
     )
     missing = joined.filter(pl.col("answer").is_null())
     if missing.height:
         raise UserError(f"no reference answer for problem_id {missing['problem_id'][0]}")
-    correct = [verify(r, a) for r, a in zip(joined["response_text"], joined["answer"])]
-    return joined.select("problem_id", "sample_idx").with_columns(pl.Series("correct", correct))
+    grades = grade(grader, joined["response_text"].to_list(), joined["answer"].to_list())
+    return joined.select("problem_id", "sample_idx").with_columns(
+        pl.Series("correct", grades.correct, dtype=pl.Boolean), pl.Series("parsed", grades.parsed, dtype=pl.Boolean)
+    )
 
 
 def mean_at_n(scores: pl.DataFrame, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> dict[str, float]:

@@ -37,9 +37,14 @@ class SamplingParams:
 
 
 def encode_prompt(tokenizer, prompt: str) -> list[int]:
-    """Prompt ids: BOS (if the tokenizer has one) then the prompt's tokens."""
+    """Prompt ids: BOS (if the tokenizer has one and the text does not already open with it), then the prompt.
+
+    A prompt rendered by a chat template often begins with the BOS token already (SmolLM2's
+    ``<|im_start|>``, Llama 3's ``<|begin_of_text|>``); a second one would be off-distribution.
+    """
     ids = tokenizer.encode(prompt, add_special_tokens=False)
-    return ([tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []) + ids
+    bos = tokenizer.bos_token_id
+    return ids if bos is None or ids[:1] == [bos] else [bos] + ids
 
 
 def left_pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

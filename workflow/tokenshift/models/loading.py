@@ -7,13 +7,10 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
-from tokenshift.errors import UserError
+from tokenshift.models.device import resolve_device
+from tokenshift.models.sources import ModelError, model_path
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-class ModelError(UserError):
-    """A model or tokenizer that cannot be used; the message is one line naming why."""
 
 
 def build_tiny_llama(tokenizer: PreTrainedTokenizerBase, hidden: int, layers: int, heads: int,
@@ -31,9 +28,11 @@ def build_tiny_llama(tokenizer: PreTrainedTokenizerBase, hidden: int, layers: in
 
 
 def _check_dir(path: str | Path, marker: str = "config.json") -> Path:
-    p = Path(path)
-    if not p.is_dir() or not (p / marker).is_file():
-        raise ModelError(f"model directory {p} not found or has no {marker}")
+    p = model_path(path)
+    if not p.is_dir():
+        raise ModelError(f"model directory {p} not found")
+    if not (p / marker).is_file():
+        raise ModelError(f"model directory {p} has no {marker}")
     return p
 
 
@@ -45,14 +44,15 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False) -> PreTrai
 
 def load_model(path: str | Path, dtype: str = "float32", device: str = "cpu",
                trust_remote_code: bool = False) -> torch.nn.Module:
-    """An eval-mode causal LM from safetensors weights."""
+    """An eval-mode causal LM from safetensors weights, on ``device`` (auto, cpu or cuda)."""
     p = _check_dir(path)
     if dtype not in _DTYPES:
         raise ModelError(f"unknown dtype {dtype!r}; choose one of {sorted(_DTYPES)}")
+    target = resolve_device(device)
     model = AutoModelForCausalLM.from_pretrained(
         str(p), dtype=_DTYPES[dtype], use_safetensors=True, trust_remote_code=trust_remote_code
     )
-    return model.to(device).eval()
+    return model.to(target).eval()
 
 
 def shared_vocab_size(tok_a: PreTrainedTokenizerBase, tok_b: PreTrainedTokenizerBase,

@@ -35,6 +35,13 @@ _Validator = _with_defaults(jsonschema.Draft202012Validator)
 
 
 def _where(error: jsonschema.ValidationError) -> str:
+    if error.validator == "anyOf" and isinstance(error.instance, dict) and error.context:
+        # A dataset entry written as a mapping: report what is wrong with it, not that it is no shorthand.
+        return _where(max((e for e in error.context if e.relative_schema_path[0] == len(error.validator_value) - 1),
+                          key=lambda e: len(e.absolute_path), default=error.context[0]))
+    if error.validator == "anyOf" and isinstance(error.instance, str):
+        path = ".".join(str(p) for p in error.absolute_path)
+        return f"config key '{path}': {error.instance!r} is neither 'eval' nor 'train' nor a dataset mapping"
     path = ".".join(str(p) for p in error.absolute_path)
     if error.validator == "additionalProperties":
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
@@ -53,12 +60,34 @@ def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PAT
     """Validate ``config`` in place (filling defaults, keys in schema order) and return it; raise UserError
     naming the key."""
     schema = yaml.safe_load(Path(schema_path).read_text())
+    _expand_shorthands(config)
     errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         raise UserError(_where(errors[0]))
     _check_cross_references(config)
+    _DEFS.update(schema.get("$defs", {}))
     _schema_order(config, schema)
     return config
+
+
+_DEFS: dict[str, Any] = {}  # the schema's $defs, for _schema_order
+
+
+def _expand_shorthands(config: dict[str, Any]) -> None:
+    """Write the organism's split names ('eval', 'train') as the dataset entries they stand for.
+
+    Done before validation, so the entries get the schema's defaults like any other; a rule's
+    params then never depend on which of the two spellings a config used.
+    """
+    def entry(item: Any) -> Any:
+        if isinstance(item, str) and item in ORGANISM_SPLITS:
+            return {"name": item, "generator": "organism", "split": item, "grader": "organism"}
+        return item
+
+    if isinstance(config.get("datasets"), list):
+        config["datasets"] = [entry(e) for e in config["datasets"]]
+    if "train_dataset" in config:
+        config["train_dataset"] = entry(config["train_dataset"])
 
 
 def _schema_order(instance: Any, schema: dict[str, Any]) -> None:
@@ -67,6 +96,8 @@ def _schema_order(instance: Any, schema: dict[str, Any]) -> None:
     A rule's params are compared by their text to decide reruns, so two configs that differ only
     in the order of their keys must give the same params.
     """
+    if "$ref" in schema:
+        schema = _DEFS[schema["$ref"].rsplit("/", 1)[-1]]
     if isinstance(instance, dict) and "properties" in schema:
         props = schema["properties"]
         for key in [k for k in props if k in instance] + [k for k in instance if k not in props]:
@@ -80,10 +111,72 @@ def _schema_order(instance: Any, schema: dict[str, Any]) -> None:
     elif isinstance(instance, list) and isinstance(schema.get("items"), dict):
         for item in instance:
             _schema_order(item, schema["items"])
+    elif isinstance(instance, dict) and "anyOf" in schema:  # a dataset entry (the mapping branch)
+        _schema_order(instance, schema["anyOf"][-1])
 
 
-# Models that the pipeline trains itself when the config gives them no path.
+# Models that the pipeline trains itself when the config gives them no source.
 TRAINED_MODELS = ("base", "rl", "sft")
+MODEL_SOURCES = ("path", "hub", "gguf")
+# The organism's two splits, by their shorthand names.
+ORGANISM_SPLITS = ("eval", "train")
+
+
+def model_source(spec: dict[str, Any]) -> str | None:
+    """Which of path, hub, gguf a model entry uses (None: trained by the pipeline)."""
+    return next((k for k in MODEL_SOURCES if k in spec), None)
+
+
+def prompt_model(config: dict[str, Any]) -> str:
+    """The model whose tokenizer renders chat prompts: base if configured, else the first pair's base.
+
+    Every pair shares one tokenizer (checked when models load), so any member would do; a fixed
+    choice keeps the rendered prompts, and the reruns they cause, independent of pair order.
+    """
+    return "base" if "base" in config["models"] else config["pairs"][0]["base"]
+
+
+def _check_models(models: dict[str, Any]) -> None:
+    for name, spec in models.items():
+        given = [k for k in MODEL_SOURCES if k in spec]
+        if len(given) > 1:
+            raise UserError(f"config key 'models.{name}': give one of path, hub, gguf, not {' and '.join(given)}")
+        if "revision" in spec and given != ["hub"]:
+            raise UserError(f"config key 'models.{name}.revision': only a hub model has a revision")
+        if not given and name not in TRAINED_MODELS:
+            raise UserError(f"config key 'models.{name}': needs a path, hub or gguf; the pipeline trains only "
+                            f"{', '.join(TRAINED_MODELS)}")
+        if not given and name != "base" and "base" not in models:
+            raise UserError(f"config key 'models.{name}': is trained from models.base, which is not configured")
+
+
+def _check_datasets(config: dict[str, Any]) -> None:
+    """Each entry names one source; names are unique (the training set may reuse an analysed one's
+    name only for the same entry); chat prompts need a tokenizer that has a chat template."""
+    names = [e["name"] for e in config["datasets"]]
+    if len(set(names)) != len(names):
+        raise UserError(f"config key 'datasets': names must be unique, got {names}")
+    train = config["train_dataset"]
+    located = [(f"datasets.{i}", e) for i, e in enumerate(config["datasets"])] + [("train_dataset", train)]
+    for where, entry in located:
+        given = [k for k in ("hub", "path", "generator") if k in entry]
+        if len(given) != 1:
+            raise UserError(f"config key '{where}': give exactly one of hub, path, generator (got "
+                            f"{', '.join(given) or 'none'})")
+        if "generator" in entry and entry["split"] not in ORGANISM_SPLITS:
+            raise UserError(f"config key '{where}.split': a generator's split is eval or train, got {entry['split']!r}")
+        if "generator" in entry and entry["generator"] != "organism" and entry["n"] is None:
+            raise UserError(f"config key '{where}.n': generator {entry['generator']!r} needs a problem count")
+        renderer = prompt_model(config)
+        if entry["prompt"]["chat"] and renderer == "base" and not model_source(config["models"]["base"]):
+            raise UserError(f"config key '{where}.prompt.chat': the organism base model has no chat template; "
+                            "give models.base a pretrained source")
+    if train["name"] in names and config["datasets"][names.index(train["name"])] != train:
+        raise UserError(f"config key 'train_dataset.name': {train['name']!r} names a different entry in datasets")
+    base = config["models"].get("base")
+    if base is not None and not model_source(base) and train.get("generator") != "organism":
+        raise UserError("config key 'train_dataset': the organism base model is trained from scratch on the "
+                        "organism's task; give models.base a pretrained source to train on other data")
 
 
 def _check_cross_references(config: dict[str, Any]) -> None:
@@ -92,10 +185,8 @@ def _check_cross_references(config: dict[str, Any]) -> None:
     if task["max_steps"] < task["min_steps"]:
         raise UserError("config key 'task.max_steps' must be >= task.min_steps")
     known = set(config["models"])
-    for name, spec in config["models"].items():
-        if not spec.get("path") and name not in TRAINED_MODELS:
-            raise UserError(f"config key 'models.{name}': needs a path; the pipeline trains only "
-                            f"{', '.join(TRAINED_MODELS)}")
+    _check_models(config["models"])
+    _check_datasets(config)
     for i, pair in enumerate(config["pairs"]):
         for role in ("base", "tuned"):
             if pair[role] not in known:
@@ -143,6 +234,11 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
         if section[key] is None:
             section[key] = fallback
     cs["budgets"] = sorted(cs["budgets"])  # a sweep forks from the largest; the schema ensured distinct, with 0
+    task = config["task"]
+    for entry in [*config["datasets"], config["train_dataset"]]:
+        if entry.get("generator") == "organism":  # the task section is the one home of the organism's sizes
+            entry["n"] = task["n_eval"] if entry["split"] == "eval" else task["n_train"]
+            entry["options"] = {k: task[k] for k in ("n_train", "n_eval", "min_steps", "max_steps")}
     _check_resolved(config)
     return config
 

@@ -1,21 +1,25 @@
 """Supervised fine-tuning of a causal LM on prompt/solution pairs (loss on the solution only).
 
-Used twice: the base model from scratch on imperfect solutions, and the SFT comparison
-model from the base on correct ones. A plain loop: the organism is small enough that the
-data is made on the fly from a seeded RNG and a step is a few milliseconds.
+Used twice: the organism's base model from scratch on imperfect solutions, and the SFT
+comparison model from the base (the organism, or a pretrained model) on reference solutions.
+A plain loop; each batch is drawn from a seeded RNG, and the organism's solutions are made on
+the fly from the same RNG (a slipped carry is a draw), so a run is reproducible step by step.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
+import polars as pl
 import torch
 from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase
 
-from tokenshift.data.organism import Problem, solution
+from tokenshift.data.organism import solution
+from tokenshift.errors import UserError
 from tokenshift.generation.sampler import encode_prompt
 
 
@@ -47,10 +51,29 @@ def warmup_cosine(step: int, total: int, warmup: int) -> float:
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac))
 
 
-def train_sft(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, problems: list[Problem], steps: int,
-              batch_size: int, lr: float, warmup: int, slip_prob: float, seed: int, log: Iterable | None = None,
+T = TypeVar("T")
+PairMaker = Callable[[T, random.Random], tuple[str, str]]
+
+
+def organism_pairs(slip_prob: float) -> PairMaker:
+    """(prompt, solution) of an organism problem, each units carry forgotten with ``slip_prob``."""
+    return lambda p, rng: (p.prompt, solution(p, rng, slip_prob))
+
+
+def reference_pairs(data: pl.DataFrame) -> list[tuple[str, str]]:
+    """(rendered prompt, reference solution) rows of a prepared dataset that has solutions."""
+    if "solution" not in data.columns or data["solution"].null_count():
+        raise UserError("train_sft: the training dataset has no reference solution for every problem "
+                        "(give it a solution_field, or use a generator that writes solutions)")
+    return list(zip(data["prompt"].to_list(), data["solution"].to_list()))
+
+
+def train_sft(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, examples: Sequence[T], steps: int,
+              batch_size: int, lr: float, warmup: int, seed: int,
+              make_pair: PairMaker = lambda e, rng: e, log: Iterable | None = None,
               on_step: Callable[[int, float], None] | None = None) -> list[float]:
-    """Train in place; each batch draws problems and (possibly slipped) solutions from a seeded RNG."""
+    """Train in place; each batch draws examples from a seeded RNG and ``make_pair`` turns each into
+    (prompt, target) text; the model's own device is used."""
     torch.manual_seed(seed)
     rng = random.Random(seed)
     model.train()
@@ -59,8 +82,8 @@ def train_sft(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, proble
     losses = []
     bar = tqdm(range(steps), desc="sft", file=log, mininterval=10)
     for step in bar:
-        batch = [rng.choice(problems) for _ in range(batch_size)]
-        ids, mask, labels = make_batch(tokenizer, [(p.prompt, solution(p, rng, slip_prob)) for p in batch])
+        batch = [rng.choice(examples) for _ in range(batch_size)]
+        ids, mask, labels = (t.to(model.device) for t in make_batch(tokenizer, [make_pair(e, rng) for e in batch]))
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -1,0 +1,256 @@
+"""The top-k shortcuts of top-p and top-k equal the full stable sort, bit for bit, ties included.
+
+The reference here is written apart from the library: a numpy lexsort by (-p, id) and the
+prefix masses accumulated in float64 and rounded to the input dtype after every token (what
+the CPU ``torch.cumsum`` of the definition does). It is checked against the definition's own
+torch code too, then the fast paths are checked against it on random rows with heavy ties,
+at small vocabularies (with small head sizes, so every branch runs) and at V = 49152.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tokenshift.analysis.divergence import sorted_topk
+from tokenshift.distributions import topp
+from tokenshift.distributions.topp import sorted_head, top_p_mask, truncate_top_p
+
+REAL_V = 49152
+
+
+# --- the independent reference ---------------------------------------------------------------------
+
+
+def ref_order(p: np.ndarray) -> np.ndarray:
+    """Ids of a row by descending probability, ties by ascending id."""
+    return np.lexsort((np.arange(len(p)), -p))
+
+
+def ref_mask(p: np.ndarray, top_p: float) -> np.ndarray:
+    """Nucleus of rows [n, V]: tokens whose mass strictly before them in the order is < top_p."""
+    if top_p >= 1.0:
+        return np.ones(p.shape, dtype=bool)
+    out = np.zeros(p.shape, dtype=bool)
+    for r, row in enumerate(p):
+        order = ref_order(row)
+        s = row[order]
+        cum = np.add.accumulate(s.astype(np.float64)).astype(row.dtype)
+        keep = (cum - s) < top_p
+        keep[0] = True
+        out[r, order] = keep
+    return out
+
+
+def ref_topk(p: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    ids = np.stack([ref_order(row)[:k] for row in p])
+    return np.take_along_axis(p, ids, axis=1), ids
+
+
+def old_top_p_mask(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    """The sort-based definition as it was written before the shortcut (verbatim)."""
+    if top_p >= 1.0:
+        return torch.ones_like(probs, dtype=torch.bool)
+    sorted_p, order = probs.sort(dim=-1, descending=True, stable=True)
+    mass_before = sorted_p.cumsum(dim=-1) - sorted_p
+    keep_sorted = mass_before < top_p
+    keep_sorted[..., 0] = True
+    return torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
+
+
+def old_truncate(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    if top_p >= 1.0:
+        return probs
+    kept = probs * old_top_p_mask(probs, top_p)
+    return kept / kept.sum(dim=-1, keepdim=True)
+
+
+def bits(t: torch.Tensor) -> torch.Tensor:
+    return t.view(torch.int64 if t.dtype == torch.float64 else torch.int32)
+
+
+def assert_same_floats(a: torch.Tensor, b: torch.Tensor) -> None:
+    assert a.dtype == b.dtype and a.shape == b.shape
+    assert torch.equal(bits(a.contiguous()), bits(b.contiguous()))
+
+
+# --- random rows with ties ------------------------------------------------------------------------
+
+
+def make_rows(kind: str, n: int, v: int, rng: np.random.Generator, dtype) -> np.ndarray:
+    if kind == "softmax":
+        x = rng.normal(0, rng.uniform(0.1, 8), (n, v))
+        p = np.exp(x - x.max(1, keepdims=True))
+    elif kind == "quantised":  # few distinct values: many exact ties, masses that hit top_p exactly
+        p = rng.integers(0, rng.integers(2, 6), (n, v)).astype(np.float64)
+        p[:, rng.integers(0, v)] += 1
+    elif kind == "uniform":
+        p = np.ones((n, v))
+    elif kind == "onehot":
+        p = np.zeros((n, v))
+        p[np.arange(n), rng.integers(0, v, n)] = 1
+    elif kind == "sparse":  # a few tied values on a sea of zeros
+        p = np.zeros((n, v))
+        for row in p:
+            row[rng.choice(v, rng.integers(1, min(v, 8) + 1), replace=False)] = rng.integers(1, 3)
+    else:  # "peaked": one large value then tied small ones
+        p = np.full((n, v), 1.0)
+        p[np.arange(n), rng.integers(0, v, n)] = rng.uniform(v, 10 * v)
+    p = p / p.sum(1, keepdims=True)
+    return p.astype(dtype)
+
+
+KINDS = ("softmax", "quantised", "uniform", "onehot", "sparse", "peaked")
+top_ps = st.one_of(st.floats(1e-4, 1.0), st.sampled_from([0.25, 0.5, 0.7, 0.9, 0.95, 1.0]))
+
+
+@st.composite
+def small_case(draw):
+    v = draw(st.integers(2, 300))
+    n = draw(st.integers(1, 6))
+    kinds = draw(st.lists(st.sampled_from(KINDS), min_size=1, max_size=3))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    p = np.concatenate([make_rows(kind, n, v, rng, dtype) for kind in kinds])
+    rng.shuffle(p)
+    cands = tuple(draw(st.lists(st.integers(1, v + 2), min_size=1, max_size=3)))
+    return p, cands
+
+
+def test_reference_equals_the_definition_code():
+    rng = np.random.default_rng(0)
+    for kind in KINDS:
+        for dtype in (np.float32, np.float64):
+            p = make_rows(kind, 5, 500, rng, dtype)
+            for top_p in (0.3, 0.9, 0.999):
+                assert np.array_equal(ref_mask(p, top_p), old_top_p_mask(torch.from_numpy(p), top_p).numpy())
+
+
+def test_cpu_cumsum_of_a_prefix_equals_the_prefix_of_the_cumsum():
+    """What makes the head's prefix masses those of the full sort."""
+    for dtype in (torch.float32, torch.float64):
+        x = torch.softmax(torch.randn(7, REAL_V, dtype=dtype) * 3, -1).sort(-1, descending=True).values
+        full = x.cumsum(-1)
+        for c in (1, 3, 64, 65, 1024, 1025, 5000):
+            assert torch.equal(x[:, :c].cumsum(-1), full[:, :c])
+            assert torch.equal(x[:, :c].contiguous().cumsum(-1), full[:, :c])
+
+
+@settings(max_examples=300, deadline=None)
+@given(small_case(), top_ps)
+def test_fast_mask_equals_reference_small_vocab(case, top_p):
+    p, cands = case
+    probs = torch.from_numpy(p)
+    got = top_p_mask(probs, top_p, candidates=cands)
+    assert np.array_equal(got.numpy(), ref_mask(p, top_p))
+    assert torch.equal(got, top_p_mask(probs, top_p))  # default head sizes: the full sort here
+    assert_same_floats(truncate_top_p(probs, top_p), old_truncate(probs, top_p))
+
+
+@settings(max_examples=300, deadline=None)
+@given(small_case(), st.integers(1, 310))
+def test_sorted_head_equals_reference_small_vocab(case, k):
+    p, _ = case
+    k = min(k, p.shape[1])
+    vals, ids = sorted_head(torch.from_numpy(p), k)
+    rv, ri = ref_topk(p, k)
+    assert np.array_equal(ids.numpy(), ri)
+    assert np.array_equal(vals.numpy().view(np.uint8), rv.view(np.uint8))
+    ids2, vals2 = sorted_topk(torch.from_numpy(p), k)
+    assert torch.equal(ids2, ids) and torch.equal(vals2, vals)
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.sampled_from(KINDS), st.sampled_from([np.float32, np.float64]), top_ps, st.integers(1, REAL_V),
+       st.integers(0, 2**32 - 1))
+def test_fast_paths_equal_reference_real_vocab(kind, dtype, top_p, k, seed):
+    rng = np.random.default_rng(seed)
+    p = np.concatenate([make_rows(kind, 3, REAL_V, rng, dtype), make_rows("softmax", 3, REAL_V, rng, dtype)])
+    probs = torch.from_numpy(p)
+    assert np.array_equal(top_p_mask(probs, top_p).numpy(), ref_mask(p, top_p))
+    assert_same_floats(truncate_top_p(probs, top_p), old_truncate(probs, top_p))
+    for kk in (1, 10, k):
+        ids, vals = sorted_topk(probs, kk)
+        rv, ri = ref_topk(p, kk)
+        assert np.array_equal(ids.numpy(), ri) and np.array_equal(vals.numpy(), rv)
+
+
+def test_lm_like_rows_at_real_vocab_take_the_shortcut(monkeypatch):
+    """Peaked next-token rows never reach the full sort, and the result is the definition's."""
+    calls = []
+    real = topp.stable_order
+    monkeypatch.setattr(topp, "stable_order", lambda x: calls.append(tuple(x.shape)) or real(x))
+    gen = torch.Generator().manual_seed(0)
+    probs = torch.softmax(torch.randn(32, REAL_V, generator=gen) * 4, -1)
+    for top_p in (0.5, 0.9):
+        assert torch.equal(top_p_mask(probs, top_p), old_top_p_mask(probs, top_p))
+    ids, vals = sorted_topk(probs, 10)
+    ref_vals, ref_ids = old_sort_head(probs, 10)
+    assert torch.equal(ids, ref_ids) and torch.equal(vals, ref_vals)
+    assert calls == []
+
+
+def test_flat_rows_fall_back_to_the_full_sort_and_stay_exact(monkeypatch):
+    """A nucleus larger than every head size is found by the full sort, for those rows only."""
+    calls = []
+    real = topp.stable_order
+    monkeypatch.setattr(topp, "stable_order", lambda x: calls.append(tuple(x.shape)) or real(x))
+    gen = torch.Generator().manual_seed(1)
+    flat = torch.softmax(torch.randn(3, REAL_V, generator=gen) * 0.05, -1)
+    peaked = torch.softmax(torch.randn(2, REAL_V, generator=gen) * 5, -1)
+    probs = torch.cat([peaked[:1], flat, peaked[1:]])
+    got = top_p_mask(probs, 0.9)
+    assert calls == [(3, REAL_V)]
+    assert int(got[1:4].sum(-1).min()) > max(topp.CANDIDATES)
+    assert np.array_equal(got.numpy(), ref_mask(probs.numpy(), 0.9))
+    assert_same_floats(truncate_top_p(probs, 0.9), old_truncate(probs, 0.9))
+
+
+def test_tie_straddling_the_head_is_resolved_by_id():
+    """Zeros tie across the head boundary: the smallest ids come first, as in the stable sort."""
+    v = 1000
+    p = torch.zeros(2, v)
+    p[0, 700] = 0.6
+    p[0, 5] = 0.4
+    p[1, 999] = 1.0
+    vals, ids = sorted_head(p, 10)
+    ref_vals, ref_ids = old_sort_head(p, 10)
+    assert torch.equal(ids, ref_ids) and torch.equal(vals, ref_vals)
+    assert ids[1].tolist() == [999, *range(9)]
+    for top_p in (0.5, 0.99, 1.0):
+        assert torch.equal(top_p_mask(p, top_p, candidates=(3,)), old_top_p_mask(p, top_p))
+
+
+def old_sort_head(p: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    vals, ids = p.sort(dim=-1, descending=True, stable=True)
+    return vals[..., :k], ids[..., :k]
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -0.25])
+def test_rows_with_nan_inf_or_negative_entries_equal_the_definition(bad):
+    gen = torch.Generator().manual_seed(2)
+    probs = torch.softmax(torch.randn(4, 500, generator=gen) * 3, -1)
+    probs[1, 17] = bad
+    probs[2, 0] = bad
+    probs[2, 499] = bad
+    for top_p in (0.5, 0.9):
+        got = top_p_mask(probs, top_p, candidates=(4, 16))
+        assert torch.equal(got, old_top_p_mask(probs, top_p))
+    vals, ids = sorted_head(probs, 7)
+    ref_vals, ref_ids = old_sort_head(probs, 7)
+    assert torch.equal(ids, ref_ids)
+    assert torch.equal(bits(vals), bits(ref_vals))
+
+
+def test_shapes_and_dtypes_are_kept():
+    p = torch.softmax(torch.randn(2, 3, 400, dtype=torch.float64), -1)
+    m = top_p_mask(p, 0.8, candidates=(8,))
+    assert m.shape == p.shape and m.dtype == torch.bool
+    assert torch.equal(m, old_top_p_mask(p, 0.8))
+    vals, ids = sorted_head(p, 5)
+    assert vals.shape == (2, 3, 5) and vals.dtype == torch.float64 and ids.dtype == torch.long
+    one = p[0, 0]
+    assert torch.equal(top_p_mask(one, 0.8, candidates=(8,)), old_top_p_mask(one, 0.8))
+    assert torch.equal(sorted_head(one, 5)[1], old_sort_head(one, 5)[1])
