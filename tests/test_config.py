@@ -102,6 +102,27 @@ def test_resolved_config_has_no_null_left_but_the_ones_that_mean_none():
     ({"pairs": []}, "pairs"),
     ({"sampling": {"backend": "hf"}}, "sampling.backend' is not allowed"),
     ({"model": {"dtype": "float32"}}, "model.dtype' is not allowed"),
+    ({"models": {"base": {"path": "a", "gguf": "b.gguf"}, "rl": {}, "sft": {}}},
+     "models.base': give one of path, hub, gguf, not path and gguf"),
+    ({"models": {"base": {"path": "a", "revision": "main"}, "rl": {}, "sft": {}}},
+     "models.base.revision': only a hub model has a revision"),
+    ({"models": {"rl": {}}, "pairs": [{"name": "p", "base": "rl", "tuned": "rl"}]},
+     "models.rl': is trained from models.base, which is not configured"),
+    ({"device": "tpu"}, "config key 'device'"),
+    ({"datasets": ["evl"]}, "datasets.0': 'evl' is neither 'eval' nor 'train' nor a dataset mapping"),
+    ({"datasets": [{"name": "x", "path": "a.jsonl", "hub": "o/d"}]},
+     "datasets.0': give exactly one of hub, path, generator (got hub, path)"),
+    ({"datasets": [{"name": "x", "path": "a.jsonl", "grader": "mathy"}]}, "datasets.0.grader'"),
+    ({"datasets": [{"name": "x", "path": "a.jsonl", "promt": {}}]}, "datasets.0.promt' is not allowed"),
+    ({"datasets": [{"name": "x", "generator": "arithmetic", "split": "eval"}]},
+     "datasets.0.n': generator 'arithmetic' needs a problem count"),
+    ({"datasets": [{"name": "x", "generator": "arithmetic", "n": 4}]}, "datasets.0.split': a generator's split"),
+    ({"datasets": ["eval", {"name": "eval", "path": "a.jsonl"}]}, "datasets': names must be unique"),
+    ({"datasets": [{"name": "x", "path": "a.jsonl", "prompt": {"chat": True}}]},
+     "datasets.0.prompt.chat': the organism base model has no chat template"),
+    ({"train_dataset": {"name": "t", "path": "a.jsonl"}}, "train_dataset': the organism base model is trained"),
+    ({"models": {"base": {"path": "m"}, "rl": {}, "sft": {}}, "datasets": [{"name": "train", "path": "a.jsonl"}]},
+     "train_dataset.name': 'train' names a different entry in datasets"),
 ])
 def test_cross_reference_errors_name_the_key(patch, message):
     with pytest.raises(UserError, match=re.escape(message)):
@@ -174,3 +195,14 @@ def test_budgets_in_any_order_are_sorted_and_need_zero():
     for budgets, message in (([0, 2, 2], "must not repeat"), ([1, 2], "must include 0")):
         with pytest.raises(UserError, match=f"crosssample.budgets' {message}"):
             validate_config({"name": "x", "crosssample": {"budgets": budgets}}, SCHEMA)
+
+
+def test_dataset_shorthands_equal_their_mappings():
+    """'eval' and 'train' are the organism's splits, spelt out with the task's sizes."""
+    short = _resolved({"datasets": ["eval"], "train_dataset": "train"})
+    long = _resolved({"datasets": [{"name": "eval", "generator": "organism", "split": "eval"}],
+                      "train_dataset": {"name": "train", "generator": "organism", "split": "train"}})
+    assert short["datasets"] == long["datasets"] and short["train_dataset"] == long["train_dataset"]
+    task = short["task"]
+    assert short["datasets"][0]["n"] == task["n_eval"] and short["train_dataset"]["n"] == task["n_train"]
+    assert short["datasets"][0]["options"]["min_steps"] == task["min_steps"]

@@ -49,8 +49,8 @@ def smoke_run(tmp_path_factory):
     cfg_path = work / "smoke.yaml"
     smoke_config(cfg_path)
     run = work / "results" / "smoke"
-    targets = [str(run / t) for t in ("tables/accuracy.csv", "dump/sft/eval.parquet",
-                                      "crosssample/sft/eval/forward/eps0/targeted.parquet")]
+    targets = [f"results/smoke/{t}" for t in ("tables/accuracy.csv", "dump/sft/eval.parquet",
+                                               "crosssample/sft/eval/forward/eps0/targeted.parquet")]
     proc = run_snakemake(work, *targets, configfile=str(cfg_path))
     if proc.returncode != 0:
         pytest.fail(f"snakemake failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")

@@ -14,9 +14,17 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tokenshift.analysis.divergence import sorted_topk
+from tokenshift.analysis.divergence import (
+    DivergenceConfig,
+    entropy,
+    position_stats,
+    rank_of,
+    sorted_topk,
+    topk_overlap_counts,
+)
 from tokenshift.distributions import topp
-from tokenshift.distributions.topp import sorted_head, top_p_mask, truncate_top_p
+from tokenshift.distributions.divergences import js_divergence
+from tokenshift.distributions.topp import sorted_head, top_p_mask, top_p_masks, truncate_top_p
 
 REAL_V = 49152
 
@@ -254,3 +262,102 @@ def test_shapes_and_dtypes_are_kept():
     one = p[0, 0]
     assert torch.equal(top_p_mask(one, 0.8, candidates=(8,)), old_top_p_mask(one, 0.8))
     assert torch.equal(sorted_head(one, 5)[1], old_sort_head(one, 5)[1])
+
+
+@settings(max_examples=200, deadline=None)
+@given(small_case(), st.lists(top_ps, min_size=1, max_size=4), st.integers(0, 320))
+def test_several_top_p_from_one_head_equal_reference(case, ps, width):
+    p, cands = case
+    probs = torch.from_numpy(p)
+    head = sorted_head(probs, width) if width else None
+    masks = top_p_masks(probs, ps, candidates=cands, head=head)
+    for top_p, m in zip(ps, masks):
+        assert np.array_equal(m.numpy(), ref_mask(p, top_p))
+
+
+# --- the per-token statistics against their direct computation -----------------------------------
+
+
+def old_position_stats(logits_base, logits_tuned, tokens, cfg):
+    """position_stats as written before the shortcuts (with the sort-based truncation and top-k)."""
+    def probs_of(lg):
+        work = lg if lg.dtype == torch.float64 else lg.float()
+        pr = torch.softmax(work / cfg.temperature, dim=-1)
+        return pr, old_truncate(pr, cfg.top_p)
+
+    pb, pb_trunc = probs_of(logits_base)
+    pt, pt_trunc = probs_of(logits_tuned)
+    tok = tokens.unsqueeze(-1)
+    out = {
+        "logprob_base": torch.log(pb.gather(-1, tok)).squeeze(-1),
+        "logprob_tuned": torch.log(pt.gather(-1, tok)).squeeze(-1),
+        "entropy_base": entropy(pb), "entropy_tuned": entropy(pt),
+        "js": js_divergence(pb_trunc, pt_trunc),
+        "js_full": js_divergence(pb, pt) if cfg.top_p < 1.0 else None,
+    }
+    if out["js_full"] is None:
+        out["js_full"] = out["js"]
+    for col, top_p in cfg.extra_columns().items():
+        out[col] = js_divergence(old_truncate(pb, top_p), old_truncate(pt, top_p))
+    k = min(cfg.k, pb.shape[-1])
+    probs_b, ids_b = old_sort_head(pb, k)
+    probs_t, ids_t = old_sort_head(pt, k)
+    out.update(topk_ids_base=ids_b, topk_probs_base=probs_b, topk_ids_tuned=ids_t, topk_probs_tuned=probs_t,
+               topk_overlap=topk_overlap_counts(ids_b, ids_t))
+    top3 = ids_t[:, :3]
+    ranks = rank_of(pb, top3)
+    base_p = pb.gather(-1, top3)
+    for i in range(3):
+        out[f"base_rank_of_tuned_top{i + 1}"] = ranks[:, i]
+        out[f"base_prob_of_tuned_top{i + 1}"] = base_p[:, i]
+    return out
+
+
+def assert_same_stats(got: dict, want: dict) -> None:
+    assert got.keys() == want.keys()
+    for key, w in want.items():
+        g = got[key]
+        if w.is_floating_point():
+            assert_same_floats(g, w)
+        else:
+            assert g.dtype == w.dtype and torch.equal(g, w), key
+
+
+configs = st.builds(DivergenceConfig, temperature=st.sampled_from([1.0, 0.7, 1.3]),
+                    top_p=st.sampled_from([1.0, 0.9, 0.5, 0.95]),
+                    extra_top_p=st.lists(st.sampled_from([0.3, 0.7, 0.8, 0.9, 0.95, 1.0]), max_size=3).map(tuple),
+                    k=st.integers(3, 12))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(3, 200).flatmap(lambda v: st.tuples(
+    st.just(v), st.integers(1, 6), st.sampled_from(["tied", "wide", "flat"]), st.integers(0, 2**32 - 1),
+    st.sampled_from([torch.float32, torch.float64]))), configs)
+def test_position_stats_equal_the_direct_computation_small_vocab(case, cfg):
+    v, n, kind, seed, dtype = case
+    gen = torch.Generator().manual_seed(seed)
+    if kind == "tied":
+        lb = torch.randint(-3, 3, (n, v), generator=gen).to(dtype) * 4
+        lt = torch.randint(-3, 3, (n, v), generator=gen).to(dtype) * 4
+    else:
+        scale = 8.0 if kind == "wide" else 0.05
+        lb, lt = (torch.randn(n, v, generator=gen, dtype=dtype) * scale for _ in range(2))
+    tokens = torch.randint(0, v, (n,), generator=gen)
+    assert_same_stats(position_stats(lb, lt, tokens, cfg), old_position_stats(lb, lt, tokens, cfg))
+
+
+@pytest.mark.parametrize("kind", ["lm", "flat", "tied"])
+def test_position_stats_equal_the_direct_computation_real_vocab(kind):
+    gen = torch.Generator().manual_seed(3)
+    n = 24
+    if kind == "tied":
+        lb = torch.randint(-3, 3, (n, REAL_V), generator=gen).float() * 8
+        lt = torch.randint(-3, 3, (n, REAL_V), generator=gen).float() * 8
+    else:
+        scale = 4.0 if kind == "lm" else 0.1
+        lb = torch.randn(n, REAL_V, generator=gen) * scale
+        lt = lb + torch.randn(n, REAL_V, generator=gen) * scale / 2
+    tokens = torch.randint(0, REAL_V, (n,), generator=gen)
+    for cfg in (DivergenceConfig(top_p=0.9, extra_top_p=(0.7, 0.8)), DivergenceConfig(top_p=1.0, extra_top_p=(0.5,)),
+                DivergenceConfig(temperature=0.6, top_p=0.95, extra_top_p=(), k=70)):
+        assert_same_stats(position_stats(lb, lt, tokens, cfg), old_position_stats(lb, lt, tokens, cfg))

@@ -4,7 +4,8 @@ The definitions (truncation, JS, entropy, ranks, overlap) are written out in doc
 
 Every quantity of the per-token dump that needs the vocabulary axis is computed here, from
 logits of a chunk of positions, so a [positions x vocab] tensor never exceeds one chunk.
-Truncation is :func:`tokenshift.distributions.topp.truncate_top_p`, the very one used for sampling.
+Truncation is the nucleus of :mod:`tokenshift.distributions.topp` (``top_p_masks``, the code behind
+``truncate_top_p``, the very one used for sampling).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from dataclasses import dataclass
 
 import torch
 
-from tokenshift.distributions.divergences import js_divergence
-from tokenshift.distributions.draw import policy_probs
-from tokenshift.distributions.topp import sorted_head, truncate_top_p
+from tokenshift.distributions.divergences import LN2, js_divergence
+from tokenshift.distributions.draw import policy_softmax
+from tokenshift.distributions.topp import CANDIDATES, sorted_head, top_p_masks
 from tokenshift.errors import UserError
 
 AUTO_CHUNK_ELEMENTS = 1 << 23  # ~32 MiB per float32 [chunk x vocab] tensor
@@ -106,39 +107,107 @@ def topk_overlap_counts(ids_a: torch.Tensor, ids_b: torch.Tensor) -> torch.Tenso
     return cum.diagonal(dim1=-2, dim2=-1)
 
 
+def _check_finite(name: str, logits: torch.Tensor) -> None:
+    """Raise :class:`NonFiniteLogits` at the first row with NaN or inf (scanned only if some row sum is not finite)."""
+    if bool(torch.isfinite(logits.sum(-1)).all()):
+        return
+    bad = ~torch.isfinite(logits).all(-1)
+    if bool(bad.any()):
+        raise NonFiniteLogits(name, int(bad.nonzero()[0, 0]))
+
+
+def _js_full(p: torch.Tensor, q: torch.Tensor, xp: torch.Tensor, xq: torch.Tensor) -> torch.Tensor:
+    """``js_divergence(p, q)`` given ``xp = xlogy(p, p)`` and ``xq = xlogy(q, q)`` (the entropies' terms)."""
+    m = 0.5 * (p + q)
+    t = torch.xlogy(p, m)
+    kl_pm = torch.sub(xp, t, out=t).sum(dim=-1)
+    t = torch.xlogy(q, m, out=t)
+    kl_qm = torch.sub(xq, t, out=t).sum(dim=-1)
+    return (0.5 * (kl_pm + kl_qm)).clamp(min=0.0, max=LN2)
+
+
+def _js_truncated(p: torch.Tensor, mask_p: torch.Tensor, q: torch.Tensor, mask_q: torch.Tensor,
+                  buf: torch.Tensor) -> torch.Tensor:
+    """``js_divergence`` of ``p`` and ``q`` truncated to their masks, with the logarithms taken on the union
+    of the two nuclei only.
+
+    Outside the union both truncated rows are +0 and every term of the definition is +0, so the
+    [n, V] term tensors are rebuilt exactly in ``buf`` and summed by the same reduction.
+    """
+    kept_p, kept_q = p * mask_p, q * mask_q
+    s_p, s_q = kept_p.sum(dim=-1, keepdim=True), kept_q.sum(dim=-1, keepdim=True)
+    if not bool(((s_p > 0) & (s_q > 0) & torch.isfinite(s_p) & torch.isfinite(s_q)).all()):
+        return js_divergence(kept_p / s_p, kept_q / s_q)
+    r, j = (mask_p | mask_q).nonzero(as_tuple=True)
+    a = kept_p[r, j] / s_p[r, 0]
+    b = kept_q[r, j] / s_q[r, 0]
+    m = 0.5 * (a + b)
+    buf.zero_()
+    buf[r, j] = torch.xlogy(a, a) - torch.xlogy(a, m)
+    kl_pm = buf.sum(dim=-1)
+    buf[r, j] = torch.xlogy(b, b) - torch.xlogy(b, m)
+    kl_qm = buf.sum(dim=-1)
+    return (0.5 * (kl_pm + kl_qm)).clamp(min=0.0, max=LN2)
+
+
+def _ranks_from_head(p: torch.Tensor, head_ids: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """``rank_of(p, ids)``: a token's position in the exact head of ``p``'s order, counted over V if not in it."""
+    match = head_ids.unsqueeze(1) == ids.unsqueeze(-1)  # [n, j, head]
+    found = match.any(-1)
+    ranks = match.to(torch.int64).argmax(-1) + 1
+    if not bool(found.all()):
+        rows = (~found).any(-1).nonzero(as_tuple=True)[0]
+        ranks[rows] = torch.where(found[rows], ranks[rows], rank_of(p[rows], ids[rows]))
+    return ranks
+
+
 def position_stats(logits_base: torch.Tensor, logits_tuned: torch.Tensor, tokens: torch.Tensor,
                    cfg: DivergenceConfig) -> dict[str, torch.Tensor]:
     """Every per-position quantity for one chunk of positions; logits [n, V], tokens [n].
 
     Keys: logprob_base/tuned, entropy_base/tuned, js, js_full, js_pXXX, topk_ids/probs_base/tuned,
     topk_overlap, base_rank_of_tuned_top1..3, base_prob_of_tuned_top1..3.
+
+    Every value equals, bit for bit, the direct computation from the definitions (``policy_probs``,
+    ``entropy``, ``js_divergence`` of ``truncate_top_p``, ``sorted_topk``, ``rank_of``): the vocabulary is
+    sorted only where :mod:`tokenshift.distributions.topp` cannot avoid it, one head of each order serves
+    the top-k list, the ranks and every top_p, the entropies' ``p log p`` terms are reused by ``js_full``,
+    and truncated JS takes logarithms on the nuclei only.
     """
     for name, lg in (("base", logits_base), ("tuned", logits_tuned)):
-        bad = ~torch.isfinite(lg).all(-1)
-        if bool(bad.any()):
-            raise NonFiniteLogits(name, int(bad.nonzero()[0, 0]))
-    pb, pb_trunc = policy_probs(logits_base, cfg.temperature, cfg.top_p)
-    pt, pt_trunc = policy_probs(logits_tuned, cfg.temperature, cfg.top_p)
+        _check_finite(name, lg)
+    pb = policy_softmax(logits_base, cfg.temperature)
+    pt = policy_softmax(logits_tuned, cfg.temperature)
+    k = min(cfg.k, pb.shape[-1])
+    head_b = sorted_head(pb, max(k, CANDIDATES[0]))
+    head_t = sorted_head(pt, max(k, CANDIDATES[0]))
+    extra = cfg.extra_columns()
+    cut = sorted({p for p in (cfg.top_p, *extra.values()) if p < 1.0})
+    masks_b = dict(zip(cut, top_p_masks(pb, cut, head=head_b)))
+    masks_t = dict(zip(cut, top_p_masks(pt, cut, head=head_t)))
+    xb = torch.xlogy(pb, pb)
+    xt = torch.xlogy(pt, pt)
     tok = tokens.unsqueeze(-1)
     out: dict[str, torch.Tensor] = {
         "logprob_base": torch.log(pb.gather(-1, tok)).squeeze(-1),
         "logprob_tuned": torch.log(pt.gather(-1, tok)).squeeze(-1),
-        "entropy_base": entropy(pb),
-        "entropy_tuned": entropy(pt),
-        "js": js_divergence(pb_trunc, pt_trunc),
-        "js_full": js_divergence(pb, pt) if cfg.top_p < 1.0 else None,
+        "entropy_base": -xb.sum(-1),
+        "entropy_tuned": -xt.sum(-1),
     }
-    if out["js_full"] is None:
-        out["js_full"] = out["js"]
-    for col, p in cfg.extra_columns().items():
-        out[col] = js_divergence(truncate_top_p(pb, p), truncate_top_p(pt, p))
-    k = min(cfg.k, pb.shape[-1])
-    ids_b, probs_b = sorted_topk(pb, k)
-    ids_t, probs_t = sorted_topk(pt, k)
+    js_full = _js_full(pb, pt, xb, xt)
+    del xb, xt
+    buf = torch.empty_like(pb) if cut else None
+    js = {p: _js_truncated(pb, masks_b[p], pt, masks_t[p], buf) for p in cut}
+    out["js"] = js.get(cfg.top_p, js_full) if cfg.top_p < 1.0 else js_full
+    out["js_full"] = js_full
+    for col, p in extra.items():
+        out[col] = js[p]
+    ids_b, probs_b = head_b[1][:, :k], head_b[0][:, :k]
+    ids_t, probs_t = head_t[1][:, :k], head_t[0][:, :k]
     out.update(topk_ids_base=ids_b, topk_probs_base=probs_b, topk_ids_tuned=ids_t, topk_probs_tuned=probs_t,
                topk_overlap=topk_overlap_counts(ids_b, ids_t))
     top3 = ids_t[:, :3]
-    ranks = rank_of(pb, top3)
+    ranks = _ranks_from_head(pb, head_b[1], top3)
     base_p = pb.gather(-1, top3)
     for i in range(3):
         out[f"base_rank_of_tuned_top{i + 1}"] = ranks[:, i]

@@ -104,17 +104,89 @@ def sorted_head(probs: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor
     return vals.reshape(shape), ids.reshape(shape)
 
 
-def _nucleus(sorted_p: torch.Tensor, top_p: float) -> torch.Tensor:
+def _nucleus(sorted_p: torch.Tensor, top_p: float, mass_before: torch.Tensor | None = None) -> torch.Tensor:
     """Keep flags along a (prefix of the) stable order: the shortest prefix whose mass reaches top_p."""
-    mass_before = sorted_p.cumsum(dim=-1) - sorted_p
+    if mass_before is None:
+        mass_before = sorted_p.cumsum(dim=-1) - sorted_p
     keep_sorted = mass_before < top_p
     keep_sorted[..., 0] = True
     return keep_sorted
 
 
-def _mask_by_sort(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+def _masks_by_sort(probs: torch.Tensor, top_ps: list[float]) -> list[torch.Tensor]:
+    """The definition: one stable sort, then the nucleus of each top_p."""
     sorted_p, order = stable_order(probs)
-    return torch.zeros_like(probs, dtype=torch.bool).scatter(-1, order, _nucleus(sorted_p, top_p))
+    mass_before = sorted_p.cumsum(dim=-1) - sorted_p
+    return [torch.zeros_like(probs, dtype=torch.bool).scatter(-1, order, _nucleus(sorted_p, p, mass_before))
+            for p in top_ps]
+
+
+def _check_top_p(top_p: float) -> None:
+    if not 0.0 < top_p:
+        raise UserError(f"top_p must be in (0, 1], got {top_p}")
+
+
+def top_p_masks(probs: torch.Tensor, top_ps: list[float] | tuple[float, ...], *,
+                candidates: tuple[int, ...] = CANDIDATES,
+                head: tuple[torch.Tensor, torch.Tensor] | None = None) -> list[torch.Tensor]:
+    """:func:`top_p_mask` of ``probs`` at each of ``top_ps``, sharing the work between them.
+
+    ``head``: ``sorted_head(probs, c)`` if the caller has it already (any ``c``); it is then the
+    first head tried. Neither it nor ``candidates`` changes the result.
+    """
+    for p in top_ps:
+        _check_top_p(p)
+    out: list[torch.Tensor | None] = [None] * len(top_ps)
+    todo = [i for i, p in enumerate(top_ps) if p < 1.0]
+    for i, p in enumerate(top_ps):
+        if p >= 1.0:
+            out[i] = torch.ones_like(probs, dtype=torch.bool)
+    if not todo:
+        return out
+    v = probs.shape[-1]
+    width = 0 if head is None else head[1].shape[-1]
+    rounds: list[tuple[int, tuple[torch.Tensor, torch.Tensor] | None]] = []
+    if head is not None and probs.numel() > 0 and (width >= v or _fast_ok(probs, 0)):
+        rounds.append((width, (head[0].reshape(-1, width), head[1].reshape(-1, width))))
+    rounds += [(c, None) for c in candidates if c > width and c >= 1 and _fast_ok(probs, c)]
+    if not rounds:
+        masks = _masks_by_sort(probs, [top_ps[i] for i in todo])
+        for i, m in zip(todo, masks):
+            out[i] = m
+        return out
+    flat = probs.reshape(-1, v)
+    n = flat.shape[0]
+    masks = {i: torch.zeros_like(flat, dtype=torch.bool) for i in todo}
+    # A head that is the whole order (small vocabularies) is the definition itself, for every row.
+    clean = torch.ones(n, dtype=torch.bool, device=flat.device) if width >= v else _clean_rows(flat)
+    pending = {i: clean.clone() for i in todo}
+    for c, given in rounds:
+        rows = torch.stack([pending[i] for i in todo]).any(0).nonzero(as_tuple=True)[0]
+        if len(rows) == 0:
+            break
+        every = len(rows) == n
+        if given is not None:
+            vals, ids = given if every else (given[0][rows], given[1][rows])
+        else:
+            vals, ids = _head_rows(flat if every else flat[rows], c)
+        mass_before = vals.cumsum(dim=-1) - vals
+        for i in todo:
+            keep = _nucleus(vals, top_ps[i], mass_before)
+            done = pending[i][rows]
+            if c < v:
+                done &= ~keep[:, -1]  # the nucleus ends strictly inside the head
+            r, j = (keep & done.unsqueeze(-1)).nonzero(as_tuple=True)
+            masks[i][rows[r], ids[r, j]] = True
+            pending[i][rows[done]] = False
+    need = {i: pending[i] | ~clean for i in todo}  # rows left to the full sort
+    rows = torch.stack(list(need.values())).any(0).nonzero(as_tuple=True)[0]
+    if len(rows):
+        for i, m in zip(todo, _masks_by_sort(flat[rows], [top_ps[i] for i in todo])):
+            sel = need[i][rows]
+            masks[i][rows[sel]] = m[sel]
+    for i in todo:
+        out[i] = masks[i].reshape(probs.shape)
+    return out
 
 
 def top_p_mask(probs: torch.Tensor, top_p: float, *, candidates: tuple[int, ...] = CANDIDATES) -> torch.Tensor:
@@ -127,40 +199,17 @@ def top_p_mask(probs: torch.Tensor, top_p: float, *, candidates: tuple[int, ...]
     ``candidates`` are the head sizes tried before the full sort (see the module docstring);
     they change the speed, never the result.
     """
-    if not 0.0 < top_p:
-        raise UserError(f"top_p must be in (0, 1], got {top_p}")
-    if top_p >= 1.0:
-        return torch.ones_like(probs, dtype=torch.bool)
-    sizes = [c for c in candidates if c >= 1 and _fast_ok(probs, c)]
-    if not sizes:
-        return _mask_by_sort(probs, top_p)
-    v = probs.shape[-1]
-    flat = probs.reshape(-1, v)
-    mask = torch.zeros_like(flat, dtype=torch.bool)
-    clean = _clean_rows(flat)
-    pending = clean.nonzero(as_tuple=True)[0]
-    all_rows = len(pending) == flat.shape[0]
-    for c in sizes:
-        if len(pending) == 0:
-            break
-        sub = flat if all_rows else flat[pending]
-        all_rows = False
-        vals, ids = _head_rows(sub, c)
-        keep = _nucleus(vals, top_p)
-        done = ~keep[:, -1]  # the nucleus ends strictly inside the head
-        sel = keep & done.unsqueeze(-1)
-        r, j = sel.nonzero(as_tuple=True)
-        mask[pending[r], ids[r, j]] = True
-        pending = pending[~done]
-    rest = torch.cat([pending, (~clean).nonzero(as_tuple=True)[0]])
-    if len(rest):
-        mask[rest] = _mask_by_sort(flat[rest], top_p)
-    return mask.reshape(probs.shape)
+    return top_p_masks(probs, [top_p], candidates=candidates)[0]
+
+
+def truncate_with_mask(probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``probs`` kept on ``mask`` and renormalised: :func:`truncate_top_p` given its mask."""
+    kept = probs * mask
+    return kept / kept.sum(dim=-1, keepdim=True)
 
 
 def truncate_top_p(probs: torch.Tensor, top_p: float) -> torch.Tensor:
     """Top-p truncated and renormalised copy of ``probs`` (same shape and dtype)."""
     if top_p >= 1.0:
         return probs
-    kept = probs * top_p_mask(probs, top_p)
-    return kept / kept.sum(dim=-1, keepdim=True)
+    return truncate_with_mask(probs, top_p_mask(probs, top_p))

@@ -40,7 +40,7 @@ def dapo_config(cfg: dict, out_dir: Path, seed: int, device: str = "cpu") -> GRP
         per_device_train_batch_size=per_step // cfg["steps_per_generation"],
         max_completion_length=cfg["max_completion_length"], temperature=cfg["temperature"], top_p=1.0,
         mask_truncated_completions=cfg["mask_truncated"], save_strategy="steps", save_steps=cfg["save_every"],
-        save_only_model=True, logging_steps=10, report_to="none", use_cpu=device == "cpu",
+        save_only_model=True, logging_steps=1, report_to="none", use_cpu=device == "cpu",
         seed=seed, data_seed=seed, dataloader_num_workers=0, disable_dropout=True, bf16=False,
         remove_unused_columns=False, gradient_checkpointing=False,  # TRL turns it on; recomputing costs time on CPU
     )
