@@ -38,7 +38,7 @@ def dapo_config(cfg: dict, out_dir: Path, seed: int, device: str = "cpu") -> GRP
         loss_type="dapo", epsilon=cfg["epsilon"], epsilon_high=cfg["epsilon_high"], beta=cfg["beta"],
         num_generations=cfg["generations"], steps_per_generation=cfg["steps_per_generation"],
         per_device_train_batch_size=per_step // cfg["steps_per_generation"],
-        max_completion_length=cfg["max_completion_length"], temperature=cfg["temperature"], top_p=1.0,
+        max_completion_length=cfg["max_completion_length"], temperature=cfg["temperature"], top_p=cfg["top_p"],
         mask_truncated_completions=cfg["mask_truncated"], save_strategy="steps", save_steps=cfg["save_every"],
         save_only_model=True, logging_steps=1, report_to="none", use_cpu=device == "cpu",
         seed=seed, data_seed=seed, dataloader_num_workers=0, disable_dropout=True, bf16=False,
