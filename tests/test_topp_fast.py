@@ -201,7 +201,7 @@ def test_lm_like_rows_at_real_vocab_take_the_shortcut(monkeypatch):
 
 
 def test_flat_rows_fall_back_to_the_full_sort_and_stay_exact(monkeypatch):
-    """A nucleus larger than every head size is found by the full sort, for those rows only."""
+    """Without the window stage, a nucleus larger than every head is found by the full sort of those rows only."""
     calls = []
     real = topp.stable_order
     monkeypatch.setattr(topp, "stable_order", lambda x: calls.append(tuple(x.shape)) or real(x))
@@ -209,11 +209,37 @@ def test_flat_rows_fall_back_to_the_full_sort_and_stay_exact(monkeypatch):
     flat = torch.softmax(torch.randn(3, REAL_V, generator=gen) * 0.05, -1)
     peaked = torch.softmax(torch.randn(2, REAL_V, generator=gen) * 5, -1)
     probs = torch.cat([peaked[:1], flat, peaked[1:]])
-    got = top_p_mask(probs, 0.9)
+    got = top_p_mask(probs, 0.9, window=False)
     assert calls == [(3, REAL_V)]
     assert int(got[1:4].sum(-1).min()) > max(topp.CANDIDATES)
     assert np.array_equal(got.numpy(), ref_mask(probs.numpy(), 0.9))
+    calls.clear()
+    assert torch.equal(top_p_mask(probs, 0.9), got)  # the window stage: no full sort
+    assert calls == []
     assert_same_floats(truncate_top_p(probs, 0.9), old_truncate(probs, 0.9))
+
+
+@pytest.mark.skipif(not topp.WINDOW, reason="this torch's cumsum does not accumulate float32 in float64")
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([0.02, 0.1, 0.5, 1.0, 2.0]), st.integers(1, 4))
+def test_window_stage_at_exact_boundaries(seed, scale, n_ps):
+    """top_p equal to a prefix mass of the definition (the `<` decides) and just beside it."""
+    rng = np.random.default_rng(seed)
+    x = torch.from_numpy(rng.normal(0, scale, (4, REAL_V)).astype(np.float32))
+    if seed % 3 == 0:  # quantised logits: long runs of tied probabilities
+        x = x.mul(4).round()
+    probs = torch.softmax(x, -1)
+    sorted_p, _ = probs.sort(dim=-1, descending=True, stable=True)
+    mass_before = sorted_p.cumsum(-1) - sorted_p
+    ks = rng.integers(100, REAL_V // 2, n_ps)
+    ps = []
+    for k in ks:
+        m = float(mass_before[int(rng.integers(0, 4)), k])
+        ps += [m, float(np.nextafter(np.float32(m), np.float32(0))), float(np.nextafter(np.float32(m), np.float32(1)))]
+    ps = [p for p in ps if 0 < p <= 1]
+    masks = top_p_masks(probs, ps)
+    for top_p, m in zip(ps, masks):
+        assert np.array_equal(m.numpy(), ref_mask(probs.numpy(), top_p))
 
 
 def test_tie_straddling_the_head_is_resolved_by_id():

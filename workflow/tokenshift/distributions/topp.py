@@ -126,13 +126,86 @@ def _check_top_p(top_p: float) -> None:
         raise UserError(f"top_p must be in (0, 1], got {top_p}")
 
 
+def _cumsum_is_sequential_in_double() -> bool:
+    """Whether the CPU float32 cumsum adds in a float64 accumulator, one element after the other.
+
+    The window stage relies on it (and says so); a torch that did otherwise only loses the stage.
+    """
+    x = torch.tensor([1.0, 2.0 ** -24, 2.0 ** -24, 0.5], dtype=torch.float32)
+    want = torch.tensor([1.0, 1.0, 1.0 + 2.0 ** -23, 1.5 + 2.0 ** -23], dtype=torch.float32)
+    return torch.equal(x.cumsum(0), want)
+
+
+# Value buckets of the window stage: a non-negative float32's exponent and 7 leading mantissa bits
+# (bits >> 16), for values in [2**-29, 2); bucket 0 holds everything smaller, the last one everything larger.
+_SHIFT = 16
+_RAW_LO = (127 - 29) << (23 - _SHIFT)  # raw bucket id of 2**-29
+_RAW_HI = (128 << (23 - _SHIFT)) - 1  # raw bucket id of the largest value below 2
+_NB = _RAW_HI - _RAW_LO + 2
+WINDOW = _cumsum_is_sequential_in_double()
+
+
+def _window_stage(flat: torch.Tensor, top_ps: list[float]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Nuclei of non-negative finite float32 rows [r, V] that a head did not resolve (large nuclei).
+
+    Returns (mask [r, V], solved [r]) per top_p; masks are only meaningful where solved. Why it is
+    exact: bucket order is value order, so the tokens of the buckets above the one where the mass
+    crosses ``top_p`` precede all others in the stable order. Every value from there up is at least
+    2**-29 and the masses stay below 2, so the float64 accumulator of the CPU cumsum adds exactly,
+    whatever the order: the definition's prefix mass at any token is that token's exact prefix sum
+    rounded to float32. Only the crossing bucket and the next non-empty one below it (the window)
+    are sorted; their prefix masses start from the exact mass of the buckets above. The window must
+    contain the nucleus' end (first token kept, last token dropped), else the row is not solved.
+    """
+    r, v = flat.shape
+    bucket = ((flat.view(torch.int32) >> _SHIFT) - (_RAW_LO - 1)).clamp_(0, _NB - 1)  # -0.0 goes to 0
+    mass = torch.zeros((r, _NB), dtype=torch.float64).scatter_add_(1, bucket.long(), flat.double())
+    above = torch.cat([mass.flip(-1).cumsum(-1).flip(-1), torch.zeros((r, 1), dtype=torch.float64)], dim=1)
+    ar = torch.arange(_NB)
+    out = []
+    for top_p in top_ps:
+        hi = (above[:, :_NB] >= top_p).sum(-1) - 1  # the crossing bucket (-1: the row never reaches top_p)
+        below = torch.where((mass > 0) & (ar < hi.unsqueeze(-1)), ar, -1).amax(-1)
+        lo = torch.where(below >= 1, below, hi)
+        base = above.gather(1, (hi + 1).clamp(min=0).unsqueeze(-1))  # exact mass above the window
+        ok = (lo >= 1) & (above.gather(1, lo.clamp(min=0).unsqueeze(-1)).squeeze(-1) < 2.0)
+        # Rows that cannot be solved get an empty window; bounds as int32 like the buckets (no promotion).
+        lo32 = torch.where(ok, lo, _NB).to(torch.int32).unsqueeze(-1)
+        hi32 = hi.to(torch.int32).unsqueeze(-1)
+        sel = (bucket >= lo32) & (bucket <= hi32)
+        rr, jj = sel.nonzero(as_tuple=True)
+        counts = torch.bincount(rr, minlength=r)
+        mask = torch.zeros_like(flat, dtype=torch.bool)
+        if len(rr) == 0:
+            out.append((mask, torch.zeros(r, dtype=torch.bool)))
+            continue
+        width = int(counts.max())
+        pos = torch.arange(len(rr)) - (counts.cumsum(0) - counts)[rr]
+        win = torch.full((r, width), -1.0, dtype=flat.dtype)
+        win[rr, pos] = flat[rr, jj]
+        ids = torch.zeros((r, width), dtype=torch.long)
+        ids[rr, pos] = jj  # ascending ids within a row, so the stable sort breaks ties by id
+        sv, order = win.sort(dim=-1, descending=True, stable=True)
+        ids = ids.gather(1, order)
+        cum = (base + sv.double().cumsum(dim=-1)).float()
+        keep = ((cum - sv) < top_p) & (torch.arange(width) < counts.unsqueeze(-1))
+        last = keep.gather(1, (counts - 1).clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        solved = ok & (counts > 0) & keep[:, 0] & ~last
+        mask |= (bucket > torch.where(solved, hi, _NB).to(torch.int32).unsqueeze(-1))
+        kr, kj = (keep & solved.unsqueeze(-1)).nonzero(as_tuple=True)
+        mask[kr, ids[kr, kj]] = True
+        out.append((mask, solved))
+    return out
+
+
 def top_p_masks(probs: torch.Tensor, top_ps: list[float] | tuple[float, ...], *,
-                candidates: tuple[int, ...] = CANDIDATES,
+                candidates: tuple[int, ...] = CANDIDATES, window: bool = True,
                 head: tuple[torch.Tensor, torch.Tensor] | None = None) -> list[torch.Tensor]:
     """:func:`top_p_mask` of ``probs`` at each of ``top_ps``, sharing the work between them.
 
     ``head``: ``sorted_head(probs, c)`` if the caller has it already (any ``c``); it is then the
-    first head tried. Neither it nor ``candidates`` changes the result.
+    first head tried. ``window``: whether float32 rows that the first head leaves open go through
+    the window stage (:func:`_window_stage`) before larger heads. None of them changes the result.
     """
     for p in top_ps:
         _check_top_p(p)
@@ -145,30 +218,39 @@ def top_p_masks(probs: torch.Tensor, top_ps: list[float] | tuple[float, ...], *,
         return out
     v = probs.shape[-1]
     width = 0 if head is None else head[1].shape[-1]
-    rounds: list[tuple[int, tuple[torch.Tensor, torch.Tensor] | None]] = []
+    stages: list[tuple[int, tuple[torch.Tensor, torch.Tensor] | None]] = []
     if head is not None and probs.numel() > 0 and (width >= v or _fast_ok(probs, 0)):
-        rounds.append((width, (head[0].reshape(-1, width), head[1].reshape(-1, width))))
-    rounds += [(c, None) for c in candidates if c > width and c >= 1 and _fast_ok(probs, c)]
-    if not rounds:
+        stages.append((width, (head[0].reshape(-1, width), head[1].reshape(-1, width))))
+    stages += [(c, None) for c in candidates if c > width and c >= 1 and _fast_ok(probs, c)]
+    if not stages:
         masks = _masks_by_sort(probs, [top_ps[i] for i in todo])
         for i, m in zip(todo, masks):
             out[i] = m
         return out
+    if window and WINDOW and probs.dtype == torch.float32 and _fast_ok(probs, 0) and stages[0][0] < v:
+        stages.insert(1, (0, None))  # (0, None): the window stage
     flat = probs.reshape(-1, v)
     n = flat.shape[0]
     masks = {i: torch.zeros_like(flat, dtype=torch.bool) for i in todo}
     # A head that is the whole order (small vocabularies) is the definition itself, for every row.
     clean = torch.ones(n, dtype=torch.bool, device=flat.device) if width >= v else _clean_rows(flat)
     pending = {i: clean.clone() for i in todo}
-    for c, given in rounds:
+    for c, given in stages:
         rows = torch.stack([pending[i] for i in todo]).any(0).nonzero(as_tuple=True)[0]
         if len(rows) == 0:
             break
         every = len(rows) == n
+        sub = flat if every else flat[rows]
+        if c == 0:
+            for i, (m, solved) in zip(todo, _window_stage(sub, [top_ps[i] for i in todo])):
+                done = pending[i][rows] & solved
+                masks[i][rows[done]] = m[done]
+                pending[i][rows[done]] = False
+            continue
         if given is not None:
             vals, ids = given if every else (given[0][rows], given[1][rows])
         else:
-            vals, ids = _head_rows(flat if every else flat[rows], c)
+            vals, ids = _head_rows(sub, c)
         mass_before = vals.cumsum(dim=-1) - vals
         for i in todo:
             keep = _nucleus(vals, top_ps[i], mass_before)
@@ -189,17 +271,18 @@ def top_p_masks(probs: torch.Tensor, top_ps: list[float] | tuple[float, ...], *,
     return out
 
 
-def top_p_mask(probs: torch.Tensor, top_p: float, *, candidates: tuple[int, ...] = CANDIDATES) -> torch.Tensor:
+def top_p_mask(probs: torch.Tensor, top_p: float, *, candidates: tuple[int, ...] = CANDIDATES,
+               window: bool = True) -> torch.Tensor:
     """Boolean mask of the nucleus along the last dim.
 
     Tokens are sorted by descending probability with ties broken by ascending token id
     (stable sort); the shortest prefix whose mass reaches ``top_p`` is kept, and at
     least one token always is. ``top_p >= 1`` keeps the full vocabulary.
 
-    ``candidates`` are the head sizes tried before the full sort (see the module docstring);
-    they change the speed, never the result.
+    ``candidates`` are the head sizes tried before the full sort and ``window`` whether the
+    window stage runs (see the module docstring); they change the speed, never the result.
     """
-    return top_p_masks(probs, [top_p], candidates=candidates)[0]
+    return top_p_masks(probs, [top_p], candidates=candidates, window=window)[0]
 
 
 def truncate_with_mask(probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
