@@ -118,7 +118,7 @@ def test_sampling_change_regenerates_but_does_not_retrain(ci_workdir, tmp_path):
     jobs = dry_run(ci_workdir, tmp_path, {"sampling": {"top_p": round(top_p * 0.5, 3)}})
     rules = _rules(jobs)
     assert {"generate", "dump", "crosssample_run"} <= rules
-    assert not {"make_data", "train_base", "train_rl", "train_sft"} & rules
+    assert not {"prepare_dataset", "train_base", "train_rl", "train_sft"} & rules
 
 
 def _metadata(workdir: Path, output: Path) -> dict:
@@ -138,4 +138,5 @@ def test_crosssample_run_params_contract(ci_run, ci_workdir):
     ]
     cs = dicts[1]
     assert isinstance(cs["n_samples"], int) and isinstance(cs["batch_size"], int)
-    assert sorted(type(p).__name__ for p in params if not isinstance(p, dict)) == ["bool", "int"]
+    # grader and device (str), seed (int), trust_remote_code (bool)
+    assert sorted(type(p).__name__ for p in params if not isinstance(p, dict)) == ["bool", "int", "str", "str"]
