@@ -18,13 +18,15 @@ Models:
   switches happen. A model with a chat template gets real-text prompts ("What is a + b? Put your
   final answer within \\boxed{}." rendered with ``apply_chat_template``); one without gets the
   organism's problems.
-``--threads`` (default 2) sets torch's intra-op threads.
+``--threads`` (default 2) sets torch's intra-op threads; ``--no-sweep`` leaves out the
+``sweep_speedup`` record, whose 9 runs per round dominate the time at a real model's size.
 
 Every engine gets the same prompts, batch size, lengths, eps and (unlimited) budget:
 - ``crosssample_passes``: sequential forward passes per token, step-by-step ÷ fast (counted, goal >= 1.3);
 - ``crosssample_vs_naive``: wall tokens/s, fast ÷ step-by-step (goal >= 1.0), with the float32
   mismatch rate: the share of rows whose tokens differ between the engines in float32;
-- ``crosssample_vs_sampling``: fast ÷ plain sampling tokens/s (goal >= 0.65), step-by-step beside it,
+- ``crosssample_vs_sampling``: fast ÷ plain sampling tokens/s (goal >= 0.65 on the organism, >= 0.75 on
+  a model given with ``--base``), step-by-step beside it,
   and the draft-and-verify ceiling (1 - (1 - s)^g) / (s g) at the measured effective-switch rate s;
 - ``sweep_speedup``: 8 budgets from one run with forks ÷ 8 independent runs (wall), with the ideal
   saving implied by the measured fork positions (tokens decoded).
@@ -85,6 +87,7 @@ def main() -> None:
     ap.add_argument("--base", type=Path, help="primary model directory (default: the organism under --models)")
     ap.add_argument("--tuned", type=Path, help="intervention model directory (default with --base: a perturbed copy)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-sweep", action="store_true", help="skip the sweep_speedup record (its 9 runs per round)")
     args = ap.parse_args()
     if args.tuned is not None and args.base is None:
         ap.error("--tuned needs --base")
@@ -130,8 +133,9 @@ def main() -> None:
         return [[cross_sample_batch(prim, inter, vocab, ids, pid, sid, spec["fast"], eos, pad, budget=b)
                  for b in BUDGETS] for ids, pid, sid in parts]
 
-    timed = {"naive": lambda: cross("naive"), "fast": lambda: cross("fast"), "plain": plain,
-             "sweep": sweep, "independent": independent}
+    timed = {"naive": lambda: cross("naive"), "fast": lambda: cross("fast"), "plain": plain}
+    if not args.no_sweep:
+        timed.update(sweep=sweep, independent=independent)
     times = {k: [] for k in timed}
     outs = {}
     with torch.no_grad():
@@ -161,10 +165,6 @@ def main() -> None:
     tps = {k: tokens / sec[k] for k in ("naive", "fast")}
     plain_tokens = sum(len(x[0]) for x in outs["plain"])
     tps["plain"] = plain_tokens / sec["plain"]
-    # Sweep: tokens decoded with sharing vs without (ideal saving from the fork positions).
-    indep_tokens = sum(len(r.response_ids) for batch in outs["independent"] for res, _ in batch for r in res)
-    shared_tokens = sum(s.full.tokens + s.forks.tokens for _, s in outs["sweep"])
-    n_forks = sum(s.n_forks for _, s in outs["sweep"])
     records = [
         {"name": "crosssample_passes", "ratio": ppt_naive / ppt_fast, "goal": ">= 1.3",
          "passes_per_token_naive": ppt_naive, "passes_per_token_fast": ppt_fast, "switch_rate_effective": s_rate,
@@ -175,15 +175,22 @@ def main() -> None:
          "tokens_per_s_fast": tps["fast"], "tokens_per_s_naive": tps["naive"],
          "float32_mismatch_rate": (len(rows) - same) / len(rows), "float32_mismatch_rows": len(rows) - same,
          **common},
-        {"name": "crosssample_vs_sampling", "ratio": tps["fast"] / tps["plain"], "goal": ">= 0.65",
+        {"name": "crosssample_vs_sampling", "ratio": tps["fast"] / tps["plain"],
+         "goal": ">= 0.65" if args.base is None else ">= 0.75",
          "tokens_per_s_fast": tps["fast"],
          "naive_vs_sampling": tps["naive"] / tps["plain"], "ceiling": ceiling, "switch_rate_effective": s_rate,
          "mean_chunk": gamma, "tokens_per_s_plain": tps["plain"], **common},
-        {"name": "sweep_speedup", "ratio": sec["independent"] / sec["sweep"], "goal": ">= 1.5",
-         "budgets": BUDGETS, "ideal_saving": indep_tokens / shared_tokens, "tokens_independent": indep_tokens,
-         "tokens_shared": shared_tokens, "n_forks": n_forks, "seconds_sweep": sec["sweep"],
-         "seconds_independent": sec["independent"], **common},
     ]
+    if not args.no_sweep:
+        # Sweep: tokens decoded with sharing vs without (ideal saving from the fork positions).
+        indep_tokens = sum(len(r.response_ids) for batch in outs["independent"] for res, _ in batch for r in res)
+        shared_tokens = sum(s.full.tokens + s.forks.tokens for _, s in outs["sweep"])
+        n_forks = sum(s.n_forks for _, s in outs["sweep"])
+        records.append(
+            {"name": "sweep_speedup", "ratio": sec["independent"] / sec["sweep"], "goal": ">= 1.5",
+             "budgets": BUDGETS, "ideal_saving": indep_tokens / shared_tokens, "tokens_independent": indep_tokens,
+             "tokens_shared": shared_tokens, "n_forks": n_forks, "seconds_sweep": sec["sweep"],
+             "seconds_independent": sec["independent"], **common})
     emit(records, "crosssample" if args.base is None else f"crosssample_{args.base.name}")
 
 

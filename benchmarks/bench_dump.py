@@ -18,9 +18,14 @@ Models (every record names them in ``models`` and gives the vocabulary size in `
   without ``--tuned``, a seeded perturbed copy of the base built in a temporary directory
   (:func:`benchmarks.realmodels.perturbed_copy`). Responses are then shaped like a chat model's:
   prompts of 36-44 tokens and responses of 20-60 tokens ending in EOS, ids drawn uniformly from
-  the real vocabulary (seeded).
+  the real vocabulary (seeded). Such contexts are noise to a real model, whose next-token
+  distributions there are nearly flat (nuclei of thousands of tokens);
+- ``--responses-from model`` (with ``--base``): responses sampled by the base model itself from
+  real chat prompts (temperature 1, top-p 0.9, at most 60 new tokens, seeded), which is what the
+  pipeline dumps; the 2x and 4x sets of the RSS record repeat them under other problem ids.
+  Records then go to results/bench/dump_<name of DIR>_sampled.jsonl.
 Nothing else on disk changes what is measured: the dump's cost does not depend on the weights' values.
-``--threads`` (default 2) sets torch's intra-op threads.
+``--threads`` (default 2) sets torch's intra-op threads; ``--skip-rss`` gives the throughput record only.
 """
 
 from __future__ import annotations
@@ -38,9 +43,10 @@ import torch
 from tokenshift.analysis.divergence import DivergenceConfig
 from tokenshift.analysis.dump import DumpOptions, bare_forward, correctness, dump_loaded, load_pair, make_batches
 from tokenshift.data.vocab import build_char_tokenizer
-from tokenshift.models.loading import build_tiny_llama, load_tokenizer
+from tokenshift.generation.sampler import SamplingParams, sample_batch
+from tokenshift.models.loading import build_tiny_llama, load_model, load_tokenizer
 
-from benchmarks.realmodels import perturbation_note, perturbed_copy
+from benchmarks.realmodels import chat_prompts, perturbation_note, perturbed_copy
 from benchmarks.records import OUT, emit
 
 CFG = DivergenceConfig(top_p=0.9, extra_top_p=(0.7, 0.8))
@@ -73,6 +79,30 @@ def make_responses(path: Path, n: int, seed: int = 0, vocab: int | None = None, 
         recs.append({"problem_id": i // 8, "sample_idx": i % 8, "prompt_ids": prompt,
                      "response_ids": resp, "response_text": "", "finish_reason": "stop"})
     pl.DataFrame(recs).write_parquet(path)
+    return path
+
+
+def sample_pool(base: Path, n: int, seed: int = 0, batch_size: int = 32) -> list[tuple[list[int], list[int]]]:
+    """(prompt ids, response ids) of ``n`` responses sampled by ``base`` (temperature 1, top-p 0.9, at most
+    60 new tokens) to chat prompts (:func:`benchmarks.realmodels.chat_prompts`)."""
+    tok, model = load_tokenizer(base), load_model(base)
+    prompts = chat_prompts(tok, n, seed=seed)
+    params = SamplingParams(seed, 1.0, 0.9, 60)
+    pool = []
+    for start in range(0, n, batch_size):
+        part = list(range(start, min(n, start + batch_size)))
+        outs = sample_batch(model, len(tok), [prompts[i] for i in part], torch.tensor(part),
+                            torch.zeros(len(part), dtype=torch.long), params, tok.eos_token_id, tok.pad_token_id)
+        pool += [(prompts[i], resp) for i, (resp, _) in zip(part, outs)]
+    return pool
+
+
+def write_pool(path: Path, pool: list[tuple[list[int], list[int]]], copies: int) -> Path:
+    """The pool written ``copies`` times under distinct problem ids."""
+    n = len(pool)
+    rows = [{"problem_id": c * n + i, "sample_idx": 0, "prompt_ids": p, "response_ids": r, "response_text": "",
+             "finish_reason": "stop"} for c in range(copies) for i, (p, r) in enumerate(pool)]
+    pl.DataFrame(rows).write_parquet(path)
     return path
 
 
@@ -122,9 +152,14 @@ def main() -> None:
     ap.add_argument("--base", type=Path, help="base model directory (default: the random organism-size pair)")
     ap.add_argument("--tuned", type=Path, help="tuned model directory (default with --base: a perturbed copy)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--skip-rss", action="store_true", help="only the dump_vs_forward record")
+    ap.add_argument("--responses-from", choices=("random", "model"), default="random",
+                    help="with --base: response ids drawn uniformly (default) or sampled by the base model")
     args = ap.parse_args()
     if args.tuned is not None and args.base is None:
         ap.error("--tuned needs --base")
+    if args.responses_from == "model" and args.base is None:
+        ap.error("--responses-from model needs --base")
     torch.set_num_threads(args.threads)
     OUT.mkdir(parents=True, exist_ok=True)
     records = []
@@ -139,18 +174,33 @@ def main() -> None:
             models = {"base": str(base), "tuned": str(args.tuned) if args.tuned else perturbation_note(base)}
             tok = load_tokenizer(base)
             vocab, eos = len(tok), tok.eos_token_id
-        resp = make_responses(root / "r1.parquet", args.responses, vocab=vocab, eos=eos)
+        if args.responses_from == "model":
+            pool = sample_pool(base, args.responses)
+
+            def responses(name: str, mult: int, seed: int) -> Path:
+                return write_pool(root / name, pool, mult)
+            shape = "sampled by the base model from chat prompts (temperature 1, top-p 0.9, <= 60 new tokens)"
+        else:
+            def responses(name: str, mult: int, seed: int) -> Path:
+                return make_responses(root / name, args.responses * mult, seed=seed, vocab=vocab, eos=eos)
+            shape = ("organism-shaped" if vocab is None else
+                     "prompts of 36-44 and responses of 20-60 token ids drawn uniformly from the vocabulary")
+        resp = responses("r.parquet", 1, 0)
         rec = throughput(base, tuned, resp, root / "d.parquet", args.repeats, args.batch_size, models)
+        rec["responses_shape"] = shape
         records.append(rec)
         rss = {}
-        for mult in (1, 2, 4):
-            path = make_responses(root / f"r{mult}.parquet", args.responses * mult, seed=mult, vocab=vocab, eos=eos)
+        for mult in () if args.skip_rss else (1, 2, 4):
+            path = responses(f"r{mult}.parquet", mult, mult)
             rss[mult] = child_peak_rss(base, tuned, path, root / f"d{mult}.parquet", args.batch_size, args.threads)
-        records.append({"name": "dump_rss_growth", "ratio": round(rss[4] / rss[1], 4), "goal": "~1 (<= 1.1)",
-                        "peak_rss_mib": {f"{m}x": round(v / 1024, 1) for m, v in rss.items()},
-                        "responses_1x": args.responses, "batch_size": args.batch_size, "threads": args.threads,
-                        "models": models, "vocab": rec["vocab"]})
-    emit(records, "dump" if args.base is None else f"dump_{args.base.name}")
+        if rss:
+            records.append({"name": "dump_rss_growth", "ratio": round(rss[4] / rss[1], 4), "goal": "~1 (<= 1.1)",
+                            "peak_rss_mib": {f"{m}x": round(v / 1024, 1) for m, v in rss.items()},
+                            "responses_1x": args.responses, "batch_size": args.batch_size,
+                            "threads": args.threads, "models": models, "vocab": rec["vocab"],
+                            "responses_shape": shape})
+    name = "dump" if args.base is None else f"dump_{args.base.name}"
+    emit(records, name if args.responses_from == "random" else f"{name}_sampled")
 
 
 if __name__ == "__main__":

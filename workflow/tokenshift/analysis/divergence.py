@@ -128,17 +128,22 @@ def _js_full(p: torch.Tensor, q: torch.Tensor, xp: torch.Tensor, xq: torch.Tenso
 
 def _js_truncated(p: torch.Tensor, mask_p: torch.Tensor, q: torch.Tensor, mask_q: torch.Tensor,
                   buf: torch.Tensor) -> torch.Tensor:
-    """``js_divergence`` of ``p`` and ``q`` truncated to their masks, with the logarithms taken on the union
-    of the two nuclei only.
+    """``js_divergence(truncate_with_mask(p, mask_p), truncate_with_mask(q, mask_q))`` for finite,
+    non-negative rows (softmax outputs), bit for bit.
 
-    Outside the union both truncated rows are +0 and every term of the definition is +0, so the
-    [n, V] term tensors are rebuilt exactly in ``buf`` and summed by the same reduction.
+    ``where(mask, p, 0)`` equals ``p * mask`` on such rows. When the nuclei are small, the logarithms
+    are taken on their union only: outside it both truncated rows are +0 and every term of the
+    definition is +0, so the [n, V] term tensors are rebuilt exactly in ``buf`` and summed by the
+    same reduction.
     """
-    kept_p, kept_q = p * mask_p, q * mask_q
+    kept_p, kept_q = torch.where(mask_p, p, 0.0), torch.where(mask_q, q, 0.0)
     s_p, s_q = kept_p.sum(dim=-1, keepdim=True), kept_q.sum(dim=-1, keepdim=True)
-    if not bool(((s_p > 0) & (s_q > 0) & torch.isfinite(s_p) & torch.isfinite(s_q)).all()):
-        return js_divergence(kept_p / s_p, kept_q / s_q)
-    r, j = (mask_p | mask_q).nonzero(as_tuple=True)
+    union = mask_p | mask_q
+    size = int(union.sum())
+    if size * 8 > union.numel() or not bool(((s_p > 0) & (s_q > 0) & torch.isfinite(s_p)
+                                             & torch.isfinite(s_q)).all()):
+        return js_divergence(kept_p.div_(s_p), kept_q.div_(s_q))
+    r, j = union.nonzero(as_tuple=True)
     a = kept_p[r, j] / s_p[r, 0]
     b = kept_q[r, j] / s_q[r, 0]
     m = 0.5 * (a + b)
@@ -183,8 +188,8 @@ def position_stats(logits_base: torch.Tensor, logits_tuned: torch.Tensor, tokens
     head_t = sorted_head(pt, max(k, CANDIDATES[0]))
     extra = cfg.extra_columns()
     cut = sorted({p for p in (cfg.top_p, *extra.values()) if p < 1.0})
-    masks_b = dict(zip(cut, top_p_masks(pb, cut, head=head_b)))
-    masks_t = dict(zip(cut, top_p_masks(pt, cut, head=head_t)))
+    masks_b = dict(zip(cut, top_p_masks(pb, cut, head=head_b, clean=True)))
+    masks_t = dict(zip(cut, top_p_masks(pt, cut, head=head_t, clean=True)))
     xb = torch.xlogy(pb, pb)
     xt = torch.xlogy(pt, pt)
     tok = tokens.unsqueeze(-1)

@@ -4,22 +4,26 @@ One definition for every consumer, so the distribution a token is drawn from is 
 very distribution whose divergence is measured.
 
 The definition is a full stable sort of the vocabulary (:func:`stable_order`); at a real
-vocabulary that sort costs as much as a decoding step of the model. :func:`top_p_mask` and
-:func:`sorted_head` therefore compute the same result from the few largest probabilities
-(``torch.topk``) whenever that is provably identical, bit for bit, and sort only the rows
-where it is not. Why the shortcut is exact:
+vocabulary that sort costs as much as a decoding step of the model. :func:`top_p_mask`,
+:func:`top_p_masks` and :func:`sorted_head` therefore compute the same result, bit for bit,
+from less than a sort whenever that is provably identical, and sort only the rows where it
+is not. Why each shortcut is exact:
 
-- :func:`sorted_head`: the ``c + 1`` largest values of a row, ordered by (descending value,
-  ascending id), start with the first ``c`` entries of the full stable order as long as no
-  token outside them ties with the ``c``-th value; when one may, the tied entries are
-  replaced by the smallest ids carrying that value (one O(V) scan of the row), which is
-  exactly where the stable sort puts them. Values are read back from the row.
-- :func:`top_p_mask`: the sorted values of the head are the first ``c`` sorted values of
-  the row, and the CPU cumulative sum runs sequentially along the row, so the prefix masses
-  of the head equal those of the full sort (tests check this). For non-negative finite rows,
+- :func:`sorted_head` (a head of the order): the ``c + 1`` largest values of a row
+  (``torch.topk``), ordered by (descending value, ascending id), start with the first ``c``
+  entries of the full stable order as long as no token outside them ties with the ``c``-th
+  value; when one may, the tied entries are replaced by the smallest ids carrying that value
+  (one O(V) scan of the row), which is exactly where the stable sort puts them. Values are
+  read back from the row.
+- nucleus from a head: the head's values are the first ``c`` sorted values of the row, and the
+  CPU cumulative sum of a prefix equals the prefix of the cumulative sum (tests check this), so
+  the head's prefix masses are those of the full sort. For non-negative finite rows,
   ``mass_before`` is non-decreasing along the order, so once it reaches ``top_p`` inside the
-  head no later token can be kept: the nucleus is decided by the head alone. Rows whose
-  nucleus does not end inside the head are retried with a larger head, then fully sorted.
+  head no later token can be kept: the nucleus is decided by the head alone.
+- nucleus from a window (float32 rows whose nucleus is larger than the first head): see
+  :func:`_window_stage`; it rests on the CPU cumsum adding float32 in a float64 accumulator,
+  which is checked when this module is imported (:data:`WINDOW`).
+- rows left over go to larger heads (:data:`CANDIDATES`), then to the full sort.
 
 Other devices and dtypes (whose cumulative sums may be computed in another order) and rows
 with negative, NaN or infinite entries always take the full sort.
@@ -158,40 +162,51 @@ def _window_stage(flat: torch.Tensor, top_ps: list[float]) -> list[tuple[torch.T
     contain the nucleus' end (first token kept, last token dropped), else the row is not solved.
     """
     r, v = flat.shape
-    bucket = ((flat.view(torch.int32) >> _SHIFT) - (_RAW_LO - 1)).clamp_(0, _NB - 1)  # -0.0 goes to 0
-    mass = torch.zeros((r, _NB), dtype=torch.float64).scatter_add_(1, bucket.long(), flat.double())
+    k_n = len(top_ps)
+    bucket = ((flat.view(torch.int32) >> _SHIFT) - (_RAW_LO - 1)).clamp_(0, _NB - 1).long()  # -0.0 goes to 0
+    mass = torch.zeros((r, _NB), dtype=torch.float64).scatter_add_(1, bucket, flat.double())
     above = torch.cat([mass.flip(-1).cumsum(-1).flip(-1), torch.zeros((r, 1), dtype=torch.float64)], dim=1)
     ar = torch.arange(_NB)
-    out = []
-    for top_p in top_ps:
+    # Per row and bucket, bit k: in the window of top_p k; bit k_n + k: above that window.
+    lut = torch.zeros((r, _NB), dtype=torch.int32)
+    windows = []
+    for k, top_p in enumerate(top_ps):
         hi = (above[:, :_NB] >= top_p).sum(-1) - 1  # the crossing bucket (-1: the row never reaches top_p)
         below = torch.where((mass > 0) & (ar < hi.unsqueeze(-1)), ar, -1).amax(-1)
         lo = torch.where(below >= 1, below, hi)
         base = above.gather(1, (hi + 1).clamp(min=0).unsqueeze(-1))  # exact mass above the window
         ok = (lo >= 1) & (above.gather(1, lo.clamp(min=0).unsqueeze(-1)).squeeze(-1) < 2.0)
-        # Rows that cannot be solved get an empty window; bounds as int32 like the buckets (no promotion).
-        lo32 = torch.where(ok, lo, _NB).to(torch.int32).unsqueeze(-1)
-        hi32 = hi.to(torch.int32).unsqueeze(-1)
-        sel = (bucket >= lo32) & (bucket <= hi32)
-        rr, jj = sel.nonzero(as_tuple=True)
-        counts = torch.bincount(rr, minlength=r)
-        mask = torch.zeros_like(flat, dtype=torch.bool)
-        if len(rr) == 0:
+        lo = torch.where(ok, lo, _NB).unsqueeze(-1)  # rows that cannot be solved get an empty window
+        hi = hi.unsqueeze(-1)
+        lut |= ((ar >= lo) & (ar <= hi)).to(torch.int32) << k
+        lut |= (ar > hi).to(torch.int32) << (k_n + k)
+        windows.append((base, ok))
+    code = lut.gather(1, bucket)
+    del bucket
+    rr, jj = (code & ((1 << k_n) - 1)).nonzero(as_tuple=True)
+    cc = code[rr, jj]
+    out = []
+    for k, top_p in enumerate(top_ps):
+        base, ok = windows[k]
+        inside = (cc >> k) & 1 == 1
+        wr, wj = rr[inside], jj[inside]  # row-major: ascending ids within a row
+        counts = torch.bincount(wr, minlength=r)
+        mask = (code & (1 << (k_n + k))) != 0
+        if len(wr) == 0:
             out.append((mask, torch.zeros(r, dtype=torch.bool)))
             continue
         width = int(counts.max())
-        pos = torch.arange(len(rr)) - (counts.cumsum(0) - counts)[rr]
+        pos = torch.arange(len(wr)) - (counts.cumsum(0) - counts)[wr]
         win = torch.full((r, width), -1.0, dtype=flat.dtype)
-        win[rr, pos] = flat[rr, jj]
+        win[wr, pos] = flat[wr, wj]
         ids = torch.zeros((r, width), dtype=torch.long)
-        ids[rr, pos] = jj  # ascending ids within a row, so the stable sort breaks ties by id
+        ids[wr, pos] = wj  # so that the stable sort breaks ties by ascending id
         sv, order = win.sort(dim=-1, descending=True, stable=True)
         ids = ids.gather(1, order)
         cum = (base + sv.double().cumsum(dim=-1)).float()
         keep = ((cum - sv) < top_p) & (torch.arange(width) < counts.unsqueeze(-1))
         last = keep.gather(1, (counts - 1).clamp(min=0).unsqueeze(-1)).squeeze(-1)
         solved = ok & (counts > 0) & keep[:, 0] & ~last
-        mask |= (bucket > torch.where(solved, hi, _NB).to(torch.int32).unsqueeze(-1))
         kr, kj = (keep & solved.unsqueeze(-1)).nonzero(as_tuple=True)
         mask[kr, ids[kr, kj]] = True
         out.append((mask, solved))
@@ -200,12 +215,14 @@ def _window_stage(flat: torch.Tensor, top_ps: list[float]) -> list[tuple[torch.T
 
 def top_p_masks(probs: torch.Tensor, top_ps: list[float] | tuple[float, ...], *,
                 candidates: tuple[int, ...] = CANDIDATES, window: bool = True,
-                head: tuple[torch.Tensor, torch.Tensor] | None = None) -> list[torch.Tensor]:
+                head: tuple[torch.Tensor, torch.Tensor] | None = None, clean: bool = False) -> list[torch.Tensor]:
     """:func:`top_p_mask` of ``probs`` at each of ``top_ps``, sharing the work between them.
 
     ``head``: ``sorted_head(probs, c)`` if the caller has it already (any ``c``); it is then the
     first head tried. ``window``: whether float32 rows that the first head leaves open go through
     the window stage (:func:`_window_stage`) before larger heads. None of them changes the result.
+    ``clean=True`` promises that every entry is finite and non-negative (a softmax of finite
+    logits), which saves checking it; the result is wrong if the promise is.
     """
     for p in top_ps:
         _check_top_p(p)
@@ -233,7 +250,7 @@ def top_p_masks(probs: torch.Tensor, top_ps: list[float] | tuple[float, ...], *,
     n = flat.shape[0]
     masks = {i: torch.zeros_like(flat, dtype=torch.bool) for i in todo}
     # A head that is the whole order (small vocabularies) is the definition itself, for every row.
-    clean = torch.ones(n, dtype=torch.bool, device=flat.device) if width >= v else _clean_rows(flat)
+    clean = torch.ones(n, dtype=torch.bool, device=flat.device) if width >= v or clean else _clean_rows(flat)
     pending = {i: clean.clone() for i in todo}
     for c, given in stages:
         rows = torch.stack([pending[i] for i in todo]).any(0).nonzero(as_tuple=True)[0]
