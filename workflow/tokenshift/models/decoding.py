@@ -26,13 +26,15 @@ class Decoder:
         self.passes = 0  # sequential forward passes, for the pass-count benchmark
 
     @torch.no_grad()
-    def _run(self, ids: torch.Tensor, valid: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    def _run(self, ids: torch.Tensor, valid: torch.Tensor, pos: torch.Tensor, keep: int = 0) -> torch.Tensor:
+        """Logits of the last ``keep`` columns (0: all); a prompt's other columns are never read, and
+        at a real vocabulary their output layer would cost more than the rest of the prefill."""
         start = 0 if self.attn is None else self.attn.shape[1]
         self.attn = valid.long() if self.attn is None else torch.cat([self.attn, valid.long()], dim=1)
         cache_position = torch.arange(start, start + ids.shape[1], device=self.device)
         out = self.model(
             input_ids=ids, attention_mask=self.attn, position_ids=pos.clamp(min=0),
-            past_key_values=self.cache, cache_position=cache_position, use_cache=True,
+            past_key_values=self.cache, cache_position=cache_position, use_cache=True, logits_to_keep=keep,
         )
         self.passes += 1
         return out.logits[..., : self.vocab_size]
@@ -40,7 +42,7 @@ class Decoder:
     def prefill(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Feed left-padded prompts; returns next-token logits [B, V]."""
         pos = attention_mask.long().cumsum(dim=1) - 1
-        logits = self._run(input_ids.to(self.device), attention_mask.to(self.device), pos.to(self.device))
+        logits = self._run(input_ids.to(self.device), attention_mask.to(self.device), pos.to(self.device), keep=1)
         self.next_pos = attention_mask.long().sum(dim=1).to(self.device)
         return logits[:, -1]
 
@@ -54,9 +56,10 @@ class Decoder:
         """
         mask = torch.cat([attention_mask.long(), valid.long()], dim=1).to(self.device)
         pos = mask.cumsum(dim=1) - 1
-        logits = self._run(torch.cat([input_ids, tokens], dim=1).to(self.device), mask, pos)
+        logits = self._run(torch.cat([input_ids, tokens], dim=1).to(self.device), mask, pos,
+                           keep=tokens.shape[1] + 1)
         self.next_pos = mask.sum(dim=1)
-        return logits[:, -(tokens.shape[1] + 1):]
+        return logits
 
     def extend(self, tokens: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """Append ``tokens`` [B, C] (only where ``valid``); returns logits [B, C, V].
