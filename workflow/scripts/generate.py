@@ -1,23 +1,40 @@
-"""Rule generate: n keyed samples per prompt from one model on one dataset."""
+"""Rule generate: n samples per prompt from one model on one dataset, with the configured backend.
+
+The body is guarded: vLLM on CPU starts its worker in a spawned process that imports this file.
+"""
 
 import tokenshift
 from tokenshift.data.datasets import read_dataset
 from tokenshift.files.parquet import write_parquet
 from tokenshift.generation.sampler import SamplingParams, generate
+from tokenshift.generation.vllm_backend import VllmOptions, generate_vllm, import_vllm
+from tokenshift.models.device import resolve_device
 from tokenshift.models.loading import load_model, load_tokenizer
 from tokenshift.pipeline.rulectx import rule_context
 
-smk = snakemake  # noqa: F821
-with rule_context(smk) as log:
-    s = smk.params.sampling
-    data = read_dataset(smk.input.dataset)
-    tok = load_tokenizer(smk.input.model, trust_remote_code=smk.params.trust_remote_code)
-    model = load_model(smk.input.model, dtype=s["dtype"], device=smk.params.device,
-                       trust_remote_code=smk.params.trust_remote_code)
-    params = SamplingParams(smk.params.seed, s["temperature"], s["top_p"], s["max_new_tokens"])
-    df = generate(model, tok, data["prompt"].to_list(), data["problem_id"].to_list(), s["n_samples"], params,
-                  s["batch_size"], progress=log)
-    write_parquet(df, smk.output.responses, metadata={
-        "model": str(smk.input.model), "seed": smk.params.seed, "temperature": s["temperature"],
-        "top_p": s["top_p"], "max_new_tokens": s["max_new_tokens"], "tokenshift_version": tokenshift.__version__,
-    })
+
+def main(smk) -> None:
+    with rule_context(smk) as log:
+        s = smk.params.sampling
+        if s["backend"] == "vllm":
+            import_vllm()  # before any loading: a one-line error saying how to install it
+        data = read_dataset(smk.input.dataset)
+        trust = smk.params.trust_remote_code
+        tok = load_tokenizer(smk.input.model, trust_remote_code=trust)
+        params = SamplingParams(smk.params.seed, s["temperature"], s["top_p"], s["max_new_tokens"])
+        prompts, ids = data["prompt"].to_list(), data["problem_id"].to_list()
+        if s["backend"] == "vllm":
+            df = generate_vllm(smk.input.model, tok, prompts, ids, s["n_samples"], params, s["dtype"],
+                               str(resolve_device(smk.params.device)), VllmOptions(**s["vllm"]), trust)
+        else:
+            model = load_model(smk.input.model, dtype=s["dtype"], device=smk.params.device, trust_remote_code=trust)
+            df = generate(model, tok, prompts, ids, s["n_samples"], params, s["batch_size"], progress=log)
+        write_parquet(df, smk.output.responses, metadata={
+            "model": str(smk.input.model), "seed": smk.params.seed, "temperature": s["temperature"],
+            "top_p": s["top_p"], "max_new_tokens": s["max_new_tokens"], "backend": s["backend"],
+            "tokenshift_version": tokenshift.__version__,
+        })
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821
