@@ -170,12 +170,12 @@ def main() -> None:
                 t = time.perf_counter()
                 outs[k] = f()
                 times[k].append(time.perf_counter() - t)
-        chunks = [g for s in outs["fast"][1] for g in s.chunk_sizes]
-        g_mean = max(1, round(statistics.mean(chunks))) if chunks else spec["fast"].chunk_size
+        chunks = [g for st in outs["fast"][1] for g in st.chunk_sizes]
+        gamma = statistics.mean(chunks) if chunks else 0.0
         scored = []
         for _ in range(args.repeats):
             t = time.perf_counter()
-            score(outs["plain"], g_mean)
+            score(outs["plain"], max(1, round(gamma)) if chunks else spec["fast"].chunk_size)
             scored.append(time.perf_counter() - t)
     sec = {k: statistics.median(v) for k, v in times.items()}
     sec["score"] = statistics.median(scored)
@@ -188,8 +188,6 @@ def main() -> None:
     ppt_fast = sum(s.passes for s in fast_st) / steps
     s_rate = sum(r.n_effective for r in fast_res) / tokens
     all_rate = sum(r.n_switches for r in fast_res) / tokens
-    chunks = [g for s in fast_st for g in s.chunk_sizes]
-    gamma = statistics.mean(chunks) if chunks else 0.0
     ceiling = (1 - (1 - s_rate) ** gamma) / (s_rate * gamma) if s_rate > 0 and gamma else 1.0
     common = {"models": names, "vocab": vocab, "dtype": "float32", "threads": torch.get_num_threads(),
               "rows": len(rows),

@@ -114,11 +114,7 @@ def generate(model: torch.nn.Module, tokenizer, prompts: list[str], problem_ids:
         outs = sample_batch(model, vocab, [encoded[i] for i, _ in chunk], pids, sids, params,
                             tokenizer.eos_token_id, tokenizer.pad_token_id)
         for (i, s), (resp, reason) in zip(chunk, outs):
-            records.append({
-                "problem_id": problem_ids[i], "sample_idx": s, "prompt": prompts[i],
-                "prompt_ids": encoded[i], "response_ids": resp,
-                "response_text": tokenizer.decode(resp, skip_special_tokens=True), "finish_reason": reason,
-            })
+            records.append(response_row(tokenizer, problem_ids[i], s, prompts[i], encoded[i], resp, reason))
         bar.update(len(chunk))
     bar.close()
     return response_table(records)
@@ -128,6 +124,14 @@ RESPONSE_SCHEMA = {
     "problem_id": pl.Int64, "sample_idx": pl.Int64, "prompt": pl.String, "prompt_ids": pl.List(pl.Int64),
     "response_ids": pl.List(pl.Int64), "response_text": pl.String, "finish_reason": pl.String,
 }
+
+
+def response_row(tokenizer, problem_id: int, sample_idx: int, prompt: str, prompt_ids: list[int],
+                 response_ids: list[int], finish_reason: str) -> dict:
+    """One row of :func:`response_table`, its text decoded the same way for every backend."""
+    return {"problem_id": problem_id, "sample_idx": sample_idx, "prompt": prompt, "prompt_ids": prompt_ids,
+            "response_ids": response_ids, "response_text": tokenizer.decode(response_ids, skip_special_tokens=True),
+            "finish_reason": finish_reason}
 
 
 def response_table(records: list[dict]) -> pl.DataFrame:

