@@ -41,7 +41,15 @@ import numpy as np
 import polars as pl
 import torch
 from tokenshift.analysis.divergence import DivergenceConfig
-from tokenshift.analysis.dump import DumpOptions, bare_forward, correctness, dump_loaded, load_pair, make_batches
+from tokenshift.analysis.dump import (
+    DumpOptions,
+    bare_forward,
+    batch_rows,
+    correctness,
+    dump_loaded,
+    load_pair,
+    make_batches,
+)
 from tokenshift.data.vocab import build_char_tokenizer
 from tokenshift.generation.sampler import SamplingParams, sample_batch
 from tokenshift.models.loading import build_tiny_llama, load_model, load_tokenizer
@@ -112,7 +120,7 @@ def throughput(base: Path, tuned: Path, responses: Path, out: Path, repeats: int
     pair = load_pair(base, tuned, opts)
     df = pl.read_parquet(responses)
     correct = correctness(df, None)
-    batches = list(make_batches(df, batch_size, pair.tokenizer.pad_token_id or 0))
+    batches = list(make_batches(df, batch_rows(df, batch_size), pair.tokenizer.pad_token_id or 0))
     n_tokens = sum(b.tokens.shape[0] for b in batches)
     dump_loaded(pair, df, out, CFG, opts, {}, correct)  # warm-up
     fwd, dmp = [], []

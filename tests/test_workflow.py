@@ -69,6 +69,11 @@ def test_lint_is_clean(tmp_path):
     ("pairs: [{name: x, base: base, tuned: nosuch}]", "unknown model 'nosuch'"),
     ("crosssample: {budgets: [0, 4, 4]}", "crosssample.budgets' must not repeat a value"),
     ("crosssample: {budgets: [1, 4]}", "crosssample.budgets' must include 0"),
+    ("jobs: {dump: {shards: 0}}", "jobs.dump.shards': 0 is less than the minimum of 1"),
+    ("sampling: {backend: tgi}", "sampling.backend': 'tgi' is not one of ['hf', 'vllm']"),
+    ("sampling: {backend: vllm, vllm: {tensor_parallel_size: 2}}",
+     "tensor_parallel_size': 2 is more than the 0 GPU(s) a generation job requests"),
+    ("models: {base: {}, rl: {}, sft: {path: null}}", "models.sft.path' is unset"),
 ])
 def test_bad_config_is_one_line_without_traceback(tmp_path, override, expected):
     cfg = tmp_path / "bad.yaml"

@@ -1,5 +1,6 @@
 # Shared by every stage: the validated and resolved config, the run folder, where each input of a
 # rule comes from (get_* functions over the producing rules' outputs), and the run's final targets.
+import os
 import re
 import sys
 from pathlib import Path
@@ -41,9 +42,40 @@ def fill(pattern, **wildcards):
     return expand(pattern, **wildcards)[0]
 
 
-def heavy_resources(mem_mb, runtime):
-    """Resources of a torch job; gpu is 0 on the model organism, set by profiles on clusters."""
-    return {"mem_mb": mem_mb, "runtime": runtime}
+JOBS = config["jobs"]
+
+
+def job_resources(stage):
+    """What a torch job of ``stage`` asks a scheduler for (config jobs.<stage>): memory, minutes and GPUs,
+    0 on CPU runs; the GPU type only when the config names one. The SLURM executor reads exactly these."""
+    spec = JOBS[stage]
+    res = {"mem_mb": spec["mem_mb"], "runtime": spec["runtime"], "gpu": spec["gpu"]}
+    if spec["gpu"] and JOBS["gpu_model"]:
+        res["gpu_model"] = JOBS["gpu_model"]
+    return res
+
+
+def shards(stage):
+    return JOBS[stage]["shards"]
+
+
+def shard_path(final, stage):
+    """Where one shard job of ``stage`` writes its part of ``final`` (a path pattern, its log or benchmark);
+    ``final`` itself when the stage is not sharded, so an unsharded run has no merge step."""
+    n = shards(stage)
+    root, ext = os.path.splitext(final)
+    return final if n == 1 else f"{root}_shards/{{shard}}-of-{n}{ext}"
+
+
+def shard_parts(final, stage):
+    """Every part of ``final`` in shard order, its other wildcards left open (a merge rule's input)."""
+    return expand(shard_path(final, stage), shard=range(shards(stage)), allow_missing=True)
+
+
+def shard_param(stage):
+    """A job's shard as its script reads it: {index, count}."""
+    n = shards(stage)
+    return lambda w: {"index": int(w.shard) if n > 1 else 0, "count": n}
 
 
 def torch_params():
@@ -98,7 +130,7 @@ def get_prepare_inputs(w):
 
 
 def get_generations(model, dataset):
-    return fill(rules.generate.output.responses, model=model, dataset=dataset)
+    return fill(GENERATIONS, model=model, dataset=dataset)
 
 
 def get_scores(model, dataset):
@@ -122,7 +154,7 @@ DUMPS = [(pair, dataset) for pair in PAIRS for dataset in DATASETS]
 
 def get_dumps():
     """Every dump of the run, in the order of DUMPS."""
-    return [fill(rules.dump.output.dump, pair=p, dataset=d) for p, d in DUMPS]
+    return [fill(DUMP_FILE, pair=p, dataset=d) for p, d in DUMPS]
 
 
 def stats_params():
@@ -146,8 +178,8 @@ def get_crosssample_inputs(w):
     prim, inter = cs_models(w)
     inputs = {"primary": model_dir(prim), "intervention": model_dir(inter), "dataset": get_dataset(w)}
     if w.mode == "random":
-        inputs["targeted"] = fill(rules.crosssample_run.output.responses, pair=w.pair, dataset=w.dataset,
-                                  direction=w.direction, eps=w.eps, mode="targeted")
+        inputs["targeted"] = fill(CS_RESPONSES, pair=w.pair, dataset=w.dataset, direction=w.direction, eps=w.eps,
+                                  mode="targeted")
     return inputs
 
 
@@ -159,7 +191,7 @@ CS_RUNS = [
 
 
 def get_crosssample_runs(output):
-    """One file per sweep of the run (``output`` = a crosssample_run output pattern), in the order of CS_RUNS."""
+    """One file per sweep of the run (``output``: CS_RESPONSES or CS_SWITCHES), in the order of CS_RUNS."""
     return [fill(output, **{**k, "eps": f"{k['eps']:g}"}) for k in CS_RUNS]
 
 

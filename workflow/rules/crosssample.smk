@@ -1,10 +1,16 @@
 # Stage 7: cross-sampling sweeps (paper §3, App. A.5): directions x thresholds x budgets, targeted and random.
+# With jobs.crosssample.shards > 1, shard jobs write parts and merge_crosssample joins them.
+
+SWEEP = f"{RUN}/crosssample/{{pair}}/{{dataset}}/{{direction}}/eps{{eps}}/{{mode}}"
+CS_RESPONSES = f"{SWEEP}.parquet"
+CS_SWITCHES = f"{SWEEP}_switches.parquet"
+SWEEP_WILDCARDS = {"direction": "forward|reverse", "mode": "targeted|random", "eps": r"[0-9.eE+-]+"}
 
 
 rule crosssample_run:
     output:
-        responses=f"{RUN}/crosssample/{{pair}}/{{dataset}}/{{direction}}/eps{{eps}}/{{mode}}.parquet",
-        switches=f"{RUN}/crosssample/{{pair}}/{{dataset}}/{{direction}}/eps{{eps}}/{{mode}}_switches.parquet",
+        responses=shard_path(CS_RESPONSES, "crosssample"),
+        switches=shard_path(CS_SWITCHES, "crosssample"),
     input:
         lib("crosssample_run.py"),
         unpack(get_crosssample_inputs),
@@ -15,22 +21,50 @@ rule crosssample_run:
         sampling=pick(config["sampling"], "temperature", "top_p", "max_new_tokens", "dtype"),
         grader=lambda w: DATASET_ENTRIES[w.dataset]["grader"],
         seed=config["seed"],
+        shard=shard_param("crosssample"),
         **torch_params(),
     wildcard_constraints:
-        direction="forward|reverse",
-        mode="targeted|random",
-        eps=r"[0-9.eE+-]+",
+        **SWEEP_WILDCARDS,
+        shard=r"\d+",
     threads: config["threads"]
     log:
-        f"{RUN}/logs/crosssample/{{pair}}/{{dataset}}/{{direction}}/eps{{eps}}/{{mode}}.log",
+        shard_path(f"{RUN}/logs/crosssample/{{pair}}/{{dataset}}/{{direction}}/eps{{eps}}/{{mode}}.log", "crosssample"),
     benchmark:
-        f"{RUN}/benchmarks/crosssample/{{pair}}/{{dataset}}/{{direction}}/eps{{eps}}/{{mode}}.tsv"
+        shard_path(f"{RUN}/benchmarks/crosssample/{{pair}}/{{dataset}}/{{direction}}/eps{{eps}}/{{mode}}.tsv",
+                   "crosssample")
     conda:
         f"{ENVS}/crosssample.yaml"
     resources:
-        **heavy_resources(4000, 120),
+        **job_resources("crosssample"),
     script:
         "../scripts/crosssample_run.py"
+
+
+if shards("crosssample") > 1:
+
+    rule merge_crosssample:
+        output:
+            responses=CS_RESPONSES,
+            switches=CS_SWITCHES,
+        input:
+            lib("merge_shards.py"),
+            responses=shard_parts(CS_RESPONSES, "crosssample"),
+            switches=shard_parts(CS_SWITCHES, "crosssample"),
+        params:
+            # A sweep sorts its responses by budget, problem and sample; switches stay in batch order.
+            layout={"responses": {"row_groups": False, "sort_by": ["budget", "problem_id", "sample_idx"]},
+                    "switches": {"row_groups": False, "sort_by": []}},
+        wildcard_constraints:
+            **SWEEP_WILDCARDS,
+        log:
+            f"{RUN}/logs/merge_crosssample/{{pair}}/{{dataset}}/{{direction}}/eps{{eps}}/{{mode}}.log",
+        conda:
+            f"{ENVS}/crosssample.yaml"
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        script:
+            "../scripts/merge_shards.py"
 
 
 rule crosssample_table:
@@ -42,7 +76,7 @@ rule crosssample_table:
         ),
     input:
         lib("crosssample_table.py"),
-        responses=get_crosssample_runs(rules.crosssample_run.output.responses),
+        responses=get_crosssample_runs(CS_RESPONSES),
     params:
         runs=CS_RUNS,
         n_boot=config["evaluation"]["bootstrap"],
@@ -112,7 +146,7 @@ rule crosssample_figures:
         tokenizer=lambda w: model_dir(PAIRS[w.pair]["base"]),
         # The switched-token histogram is drawn at the first threshold.
         switches=lambda w: [
-            fill(rules.crosssample_run.output.switches, pair=w.pair, dataset=w.dataset, direction=d, eps=CS_EPS[0],
+            fill(CS_SWITCHES, pair=w.pair, dataset=w.dataset, direction=d, eps=CS_EPS[0],
                  mode="targeted")
             for d in CS["directions"]
         ],

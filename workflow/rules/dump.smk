@@ -1,25 +1,53 @@
-# Stage 5: per-token dump of every (base, tuned) pair on each dataset's responses.
+# Stage 5: per-token dump of every pair on each dataset's responses.
+# With jobs.dump.shards > 1, shard jobs write parts and merge_dump joins them.
+
+DUMP_FILE = f"{RUN}/dump/{{pair}}/{{dataset}}.parquet"
 
 
 rule dump:
     output:
-        dump=f"{RUN}/dump/{{pair}}/{{dataset}}.parquet",
+        dump=shard_path(DUMP_FILE, "dump"),
     input:
         lib("dump.py"),
         unpack(get_dump_inputs),
     params:
         settings=pick(DUMP, "top_p", "temperature", "extra_top_p", "batch_size", "chunk", "dtype", "answer_marker"),
+        shard=shard_param("dump"),
         **torch_params(),
     wildcard_constraints:
         pair="|".join(map(re.escape, PAIRS)),
+        shard=r"\d+",
     threads: config["threads"]
     log:
-        f"{RUN}/logs/dump/{{pair}}/{{dataset}}.log",
+        shard_path(f"{RUN}/logs/dump/{{pair}}/{{dataset}}.log", "dump"),
     benchmark:
-        f"{RUN}/benchmarks/dump/{{pair}}/{{dataset}}.tsv"
+        shard_path(f"{RUN}/benchmarks/dump/{{pair}}/{{dataset}}.tsv", "dump")
     conda:
         f"{ENVS}/torch.yaml"
     resources:
-        **heavy_resources(4000, 60),
+        **job_resources("dump"),
     script:
         "../scripts/dump.py"
+
+
+if shards("dump") > 1:
+
+    rule merge_dump:
+        output:
+            dump=DUMP_FILE,
+        input:
+            lib("merge_shards.py"),
+            dump=shard_parts(DUMP_FILE, "dump"),
+        params:
+            layout={"dump": {"row_groups": True, "sort_by": []}},  # the dump writes a row group per batch
+        wildcard_constraints:
+            pair="|".join(map(re.escape, PAIRS)),
+        log:
+            f"{RUN}/logs/merge_dump/{{pair}}/{{dataset}}.log",
+        conda:
+            f"{ENVS}/torch.yaml"
+        resources:
+            mem_mb=4000,
+            runtime=60,
+        script:
+            "../scripts/merge_shards.py"

@@ -8,7 +8,7 @@ rule score:
         scores=f"{RUN}/eval/{{model}}/{{dataset}}.parquet",
     input:
         lib("score.py"),
-        generations=rules.generate.output.responses,
+        generations=GENERATIONS,
         dataset=get_dataset,
     params:
         grader=lambda w: DATASET_ENTRIES[w.dataset]["grader"],

@@ -1,9 +1,12 @@
 # Stage 3: n sampled responses per prompt, keyed noise (reproducible, = cross-sampling at budget 0).
+# With jobs.generate.shards > 1, shard jobs write parts and merge_generate joins them.
+
+GENERATIONS = f"{RUN}/generations/{{model}}/{{dataset}}.parquet"
 
 
 rule generate:
     output:
-        responses=f"{RUN}/generations/{{model}}/{{dataset}}.parquet",
+        responses=shard_path(GENERATIONS, "generate"),
     input:
         lib("generate.py"),
         model=lambda w: model_dir(w.model),
@@ -12,17 +15,42 @@ rule generate:
         sampling=pick(config["sampling"], "temperature", "top_p", "max_new_tokens", "n_samples", "batch_size", "dtype",
                       "backend", "vllm"),
         seed=config["seed"],
+        shard=shard_param("generate"),
         **torch_params(),
     wildcard_constraints:
         model=MODEL_NAMES,
+        shard=r"\d+",
     threads: config["threads"]
     log:
-        f"{RUN}/logs/generate/{{model}}/{{dataset}}.log",
+        shard_path(f"{RUN}/logs/generate/{{model}}/{{dataset}}.log", "generate"),
     benchmark:
-        f"{RUN}/benchmarks/generate/{{model}}/{{dataset}}.tsv"
+        shard_path(f"{RUN}/benchmarks/generate/{{model}}/{{dataset}}.tsv", "generate")
     conda:
         f"{ENVS}/torch.yaml"
     resources:
-        **heavy_resources(4000, 60),
+        **job_resources("generate"),
     script:
         "../scripts/generate.py"
+
+
+if shards("generate") > 1:
+
+    rule merge_generate:
+        output:
+            responses=GENERATIONS,
+        input:
+            lib("merge_shards.py"),
+            responses=shard_parts(GENERATIONS, "generate"),
+        params:
+            layout={"responses": {"row_groups": False, "sort_by": []}},
+        wildcard_constraints:
+            model=MODEL_NAMES,
+        log:
+            f"{RUN}/logs/merge_generate/{{model}}/{{dataset}}.log",
+        conda:
+            f"{ENVS}/torch.yaml"
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        script:
+            "../scripts/merge_shards.py"

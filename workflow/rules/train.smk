@@ -24,7 +24,7 @@ rule train_base:
     conda:
         f"{ENVS}/torch.yaml"
     resources:
-        **heavy_resources(4000, 60),
+        **job_resources("train"),
     script:
         "../scripts/train_sft.py"
 
@@ -50,7 +50,7 @@ rule train_sft:
     conda:
         f"{ENVS}/torch.yaml"
     resources:
-        **heavy_resources(4000, 60),
+        **job_resources("train"),
     script:
         "../scripts/train_sft.py"
 
@@ -76,6 +76,6 @@ rule train_rl:
     conda:
         f"{ENVS}/torch.yaml"
     resources:
-        **heavy_resources(8000, 120),
+        **job_resources("train"),
     script:
         "../scripts/train_rl.py"

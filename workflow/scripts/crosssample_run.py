@@ -4,7 +4,7 @@ pair, dataset, direction and threshold.
 Contract with the rule: wildcards pair, dataset, direction, eps, mode (targeted | random);
 inputs primary, intervention, dataset (and targeted, in random mode); params cs (budgets,
 engine, noise, rule, chunk, chunk_size, max_chunk, n_samples, limit, batch_size), sampling
-(temperature, top_p, max_new_tokens, dtype), grader, seed, device, trust_remote_code.
+(temperature, top_p, max_new_tokens, dtype), grader, seed, shard (index, count), device, trust_remote_code.
 """
 
 import polars as pl
@@ -12,6 +12,7 @@ import tokenshift
 from tokenshift.crosssample import CrossSpec, cross_sample_dataset, switch_rate
 from tokenshift.data.datasets import read_dataset
 from tokenshift.files.parquet import write_parquet
+from tokenshift.files.shards import Shard
 from tokenshift.generation.sampler import SamplingParams
 from tokenshift.pipeline.rulectx import rule_context
 
@@ -27,11 +28,13 @@ with rule_context(smk) as log:
         batch_size=cs["batch_size"], limit=cs["limit"], grader=smk.params.grader, dtype=s["dtype"],
         device=smk.params.device, trust_remote_code=smk.params.trust_remote_code)
     responses, switches, stats = cross_sample_dataset(smk.input.primary, smk.input.intervention,
-                                                      read_dataset(smk.input.dataset), spec, progress=log)
+                                                      read_dataset(smk.input.dataset), spec, progress=log,
+                                                      shard=Shard(**smk.params.shard))
     meta = {"pair": w.pair, "dataset": w.dataset, "direction": w.direction, "mode": w.mode, "eps": spec.eps,
             "budgets": list(spec.budgets), "random_rate": rate, "primary": str(smk.input.primary),
             "intervention": str(smk.input.intervention), "seed": spec.sampling.seed, "top_p": spec.sampling.top_p,
             "temperature": spec.sampling.temperature, "engine": spec.engine, "rule": spec.rule, "noise": spec.noise,
-            "forward_passes": stats.full.passes + stats.forks.passes, "tokenshift_version": tokenshift.__version__}
+            "tokenshift_version": tokenshift.__version__}
+    print(f"{stats.full.passes + stats.forks.passes} sequential forward passes", file=log)
     write_parquet(switches, smk.output.switches, metadata=meta)
     write_parquet(responses, smk.output.responses, metadata=meta)

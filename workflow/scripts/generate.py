@@ -6,6 +6,7 @@ The body is guarded: vLLM on CPU starts its worker in a spawned process that imp
 import tokenshift
 from tokenshift.data.datasets import read_dataset
 from tokenshift.files.parquet import write_parquet
+from tokenshift.files.shards import Shard
 from tokenshift.generation.sampler import SamplingParams, generate
 from tokenshift.generation.vllm_backend import VllmOptions, generate_vllm, import_vllm
 from tokenshift.models.device import resolve_device
@@ -23,12 +24,15 @@ def main(smk) -> None:
         tok = load_tokenizer(smk.input.model, trust_remote_code=trust)
         params = SamplingParams(smk.params.seed, s["temperature"], s["top_p"], s["max_new_tokens"])
         prompts, ids = data["prompt"].to_list(), data["problem_id"].to_list()
+        shard = Shard(**smk.params.shard)
         if s["backend"] == "vllm":
             df = generate_vllm(smk.input.model, tok, prompts, ids, s["n_samples"], params, s["dtype"],
-                               str(resolve_device(smk.params.device)), VllmOptions(**s["vllm"]), trust)
+                               str(resolve_device(smk.params.device)), VllmOptions(**s["vllm"]), trust, shard,
+                               s["batch_size"])
         else:
             model = load_model(smk.input.model, dtype=s["dtype"], device=smk.params.device, trust_remote_code=trust)
-            df = generate(model, tok, prompts, ids, s["n_samples"], params, s["batch_size"], progress=log)
+            df = generate(model, tok, prompts, ids, s["n_samples"], params, s["batch_size"], progress=log,
+                          shard=shard)
         write_parquet(df, smk.output.responses, metadata={
             "model": str(smk.input.model), "seed": smk.params.seed, "temperature": s["temperature"],
             "top_p": s["top_p"], "max_new_tokens": s["max_new_tokens"], "backend": s["backend"],

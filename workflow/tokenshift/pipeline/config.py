@@ -141,6 +141,9 @@ def _check_models(models: dict[str, Any]) -> None:
         given = [k for k in MODEL_SOURCES if k in spec]
         if len(given) > 1:
             raise UserError(f"config key 'models.{name}': give one of path, hub, gguf, not {' and '.join(given)}")
+        if given == ["path"] and spec["path"] is None:
+            raise UserError(f"config key 'models.{name}.path' is unset: this model is not published; train it (see "
+                            "the config's comments) and set the path to its Hugging Face directory")
         if "revision" in spec and given != ["hub"]:
             raise UserError(f"config key 'models.{name}.revision': only a hub model has a revision")
         if not given and name not in TRAINED_MODELS:
@@ -245,6 +248,11 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
 
 def _check_resolved(config: dict[str, Any]) -> None:
     """Constraints on resolved values."""
+    sampling, gpus = config["sampling"], config["jobs"]["generate"]["gpu"]
+    tp = sampling["vllm"]["tensor_parallel_size"]
+    if sampling["backend"] == "vllm" and tp > max(gpus, 1):
+        raise UserError(f"config key 'sampling.vllm.tensor_parallel_size': {tp} is more than the {gpus} GPU(s) a "
+                        "generation job requests (jobs.generate.gpu)")
     cs = config["crosssample"]
     if cs["enabled"]:  # Table 1's targets are the swept pairs' own accuracies
         evaluated = set(config["evaluation"]["models"])
