@@ -10,7 +10,7 @@ import torch
 import yaml
 from conftest import ROOT, run_snakemake, save_tiny_model
 from tokenshift.errors import UserError
-from tokenshift.models.device import resolve_device
+from tokenshift.models.device import model_devices, resolve_device
 from tokenshift.models.loading import load_model, load_tokenizer
 from tokenshift.models.sources import ModelError, check_gguf, fetch_hub_model, locate_gguf, model_path
 
@@ -120,3 +120,13 @@ def test_pipeline_stops_on_a_malformed_dataset_file(tmp_path):
     log = (run / "logs" / "prepare_dataset" / "mine.log").read_text().strip().splitlines()
     assert len(log) == 1 and log[0].startswith(f"error: dataset 'mine' (path {data})") and "answer" in log[0], log
     assert not (run / "data" / "mine.parquet").exists()
+
+
+def test_two_models_go_to_two_gpus_when_there_are_two(monkeypatch):
+    """A stand-in for a GPU node (none here): torch is told it sees two CUDA devices."""
+    assert model_devices("cpu", 2) == [torch.device("cpu")] * 2
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert model_devices("cuda", 2) == [torch.device("cuda", 0), torch.device("cuda", 1)]
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert model_devices("auto", 2) == [torch.device("cuda", 0)] * 2

@@ -34,6 +34,7 @@ from tokenshift.files.atomic import atomic_file
 from tokenshift.files.parquet import compliant_schema
 from tokenshift.files.shards import WHOLE, Shard
 from tokenshift.generation.sampler import batches
+from tokenshift.models.device import model_devices
 from tokenshift.models.loading import ModelError, load_model, load_tokenizer, shared_vocab_size
 
 log = logging.getLogger(__name__)
@@ -79,17 +80,19 @@ class Scorer:
         self.softcap = getattr(cfg, "final_logit_softcapping", None)
         self.max_positions = getattr(cfg, "max_position_embeddings", None)
         self.name = name
+        self.device = model.device
 
     def hidden(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Last hidden states [B, T, H]: the trunk only, so no [B, T, vocab] logits are built."""
         return self.trunk(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
 
     def head(self, h: torch.Tensor) -> torch.Tensor:
-        """Logits of hidden states over the shared vocabulary (softcapping applied as the model does)."""
-        logits = torch.nn.functional.linear(h, self.weight, self.bias)
+        """Logits of hidden states over the shared vocabulary (softcapping applied as the model does), on
+        the device of ``h`` whichever device holds this model."""
+        logits = torch.nn.functional.linear(h.to(self.weight.device), self.weight, self.bias)
         if self.softcap:
             logits = torch.tanh(logits / self.softcap) * self.softcap
-        return logits
+        return logits.to(h.device)
 
 
 @dataclass
@@ -107,8 +110,8 @@ def load_pair(base_dir: str | Path, tuned_dir: str | Path, opts: DumpOptions) ->
     tok_t = load_tokenizer(tuned_dir, opts.trust_remote_code)
     vocab = shared_vocab_size(tok_b, tok_t, f"base {base_dir}", f"tuned {tuned_dir}")
     scorers = []
-    for name, path in (("base", base_dir), ("tuned", tuned_dir)):
-        model = load_model(path, opts.dtype, opts.device, opts.trust_remote_code)
+    for (name, path), device in zip((("base", base_dir), ("tuned", tuned_dir)), model_devices(opts.device, 2)):
+        model = load_model(path, opts.dtype, device, opts.trust_remote_code)
         rows = model.get_output_embeddings().weight.shape[0]
         if rows < vocab:
             raise ModelError(f"{name} model {path} has {rows} output rows for a {vocab}-token tokenizer")
@@ -217,20 +220,16 @@ def make_batches(df: pl.DataFrame, groups: list[list[int]], pad_id: int) -> Iter
 @torch.no_grad()
 def score_batch(pair: Pair, batch: Batch, cfg: DivergenceConfig) -> dict[str, torch.Tensor]:
     """One trunk pass per model, then chunked heads and statistics for the batch's positions."""
-    dev = pair.device
-    ids, mask = batch.input_ids.to(dev), batch.mask.to(dev)
-    r, c = batch.row_of.to(dev), batch.col_of.to(dev)
-    hb = pair.base.hidden(ids, mask)[r, c]
-    ht = pair.tuned.hidden(ids, mask)[r, c]
-    return chunked_stats(hb, ht, batch.tokens.to(dev), pair.base.head, pair.tuned.head, pair.vocab, cfg)
+    hb, ht = (sc.hidden(batch.input_ids.to(sc.device), batch.mask.to(sc.device))[
+        batch.row_of.to(sc.device), batch.col_of.to(sc.device)].to(pair.device) for sc in (pair.base, pair.tuned))
+    return chunked_stats(hb, ht, batch.tokens.to(pair.device), pair.base.head, pair.tuned.head, pair.vocab, cfg)
 
 
 @torch.no_grad()
 def bare_forward(pair: Pair, batch: Batch) -> None:
     """The reference cost: plain full-logit forward passes of both models on the batch."""
-    ids, mask = batch.input_ids.to(pair.device), batch.mask.to(pair.device)
     for sc in (pair.base, pair.tuned):
-        sc.model(input_ids=ids, attention_mask=mask, use_cache=False)
+        sc.model(input_ids=batch.input_ids.to(sc.device), attention_mask=batch.mask.to(sc.device), use_cache=False)
 
 
 def dump_schema(cfg: DivergenceConfig, metadata: dict[str, str]) -> pa.Schema:

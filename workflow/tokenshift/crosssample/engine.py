@@ -50,7 +50,7 @@ def cross_sample_batch(primary: torch.nn.Module, intervention: torch.nn.Module, 
     dec_p = Decoder(primary, vocab_size)
     lp = dec_p.prefill(ids, mask)
     # Not prefilled here: the fast engine prefills it together with its first verified chunk.
-    dec_i = Decoder(intervention, vocab_size) if bool(state.can_switch().any()) else None
+    dec_i = Decoder(intervention, vocab_size, home=dec_p.device) if bool(state.can_switch().any()) else None
     start = state.t.clone()
     sizes = ENGINES.get(spec.engine)(dec_p, dec_i, lp, (ids, mask), state, ctx, spec.chunk_policy)
     new = state.t - start

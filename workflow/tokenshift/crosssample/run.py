@@ -17,6 +17,7 @@ from tokenshift.crosssample.sweep import SweepStats, sweep_batch
 from tokenshift.evaluation.accuracy import score_responses
 from tokenshift.files.shards import WHOLE, Shard
 from tokenshift.generation.sampler import encode_prompt, shard_batches
+from tokenshift.models.device import model_devices
 from tokenshift.models.loading import load_model, load_tokenizer, shared_vocab_size
 
 RESPONSE_SCHEMA = {
@@ -47,8 +48,9 @@ def cross_sample_dataset(primary_dir: str | Path, intervention_dir: str | Path, 
     tok_p = load_tokenizer(primary_dir, spec.trust_remote_code)
     tok_i = load_tokenizer(intervention_dir, spec.trust_remote_code)
     vocab = shared_vocab_size(tok_p, tok_i, f"primary {primary_dir}", f"intervention {intervention_dir}")
-    primary = load_model(primary_dir, spec.dtype, spec.device, spec.trust_remote_code)
-    intervention = load_model(intervention_dir, spec.dtype, spec.device, spec.trust_remote_code)
+    dev_p, dev_i = model_devices(spec.device, 2)
+    primary = load_model(primary_dir, spec.dtype, dev_p, spec.trust_remote_code)
+    intervention = load_model(intervention_dir, spec.dtype, dev_i, spec.trust_remote_code)
     pids = data["problem_id"].to_list()
     encoded = [encode_prompt(tok_p, p) for p in data["prompt"].to_list()]
     budgets = spec.budgets

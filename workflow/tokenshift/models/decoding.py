@@ -16,10 +16,13 @@ from transformers import DynamicCache
 class Decoder:
     """One model's decoding state over a batch of rows."""
 
-    def __init__(self, model: torch.nn.Module, vocab_size: int):
+    def __init__(self, model: torch.nn.Module, vocab_size: int, home: torch.device | None = None):
+        """``home``: the device logits are returned on (default the model's), so two models on two GPUs
+        can be compared."""
         self.model = model
         self.vocab_size = vocab_size
         self.device = next(model.parameters()).device
+        self.home = home or self.device
         self.cache = DynamicCache()
         self.attn: torch.Tensor | None = None  # [B, slots] 1 = slot is part of the row
         self.next_pos: torch.Tensor | None = None  # [B] position id of the next token
@@ -37,7 +40,7 @@ class Decoder:
             past_key_values=self.cache, cache_position=cache_position, use_cache=True, logits_to_keep=keep,
         )
         self.passes += 1
-        return out.logits[..., : self.vocab_size]
+        return out.logits[..., : self.vocab_size].to(self.home)
 
     def prefill(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Feed left-padded prompts; returns next-token logits [B, V]."""
@@ -54,9 +57,10 @@ class Decoder:
         cache ends up exactly as after the two calls (same slots, positions and mask), so
         the fast cross-sampling engine can verify its first chunk without a separate prefill.
         """
-        mask = torch.cat([attention_mask.long(), valid.long()], dim=1).to(self.device)
+        dev = self.device
+        mask = torch.cat([attention_mask.long().to(dev), valid.long().to(dev)], dim=1)
         pos = mask.cumsum(dim=1) - 1
-        logits = self._run(torch.cat([input_ids, tokens], dim=1).to(self.device), mask, pos,
+        logits = self._run(torch.cat([input_ids.to(dev), tokens.to(dev)], dim=1), mask, pos,
                            keep=tokens.shape[1] + 1)
         self.next_pos = mask.sum(dim=1)
         return logits

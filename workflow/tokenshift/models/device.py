@@ -23,3 +23,14 @@ def resolve_device(name: str = "auto") -> torch.device:
         raise UserError("device: cuda, but torch sees no CUDA GPU here (torch.cuda.is_available() is False); "
                         "set device: cpu or auto")
     return torch.device("cuda")
+
+
+def model_devices(name: str, n_models: int) -> list[torch.device]:
+    """Where each of a job's ``n_models`` models goes: on CUDA with several visible GPUs, model i on
+    GPU i (mod their number), so two models that do not fit one GPU together (two 32B models in
+    bfloat16) each get their own; otherwise all on the one device of :func:`resolve_device`."""
+    device = resolve_device(name)
+    if device.type != "cuda":
+        return [device] * n_models
+    count = torch.cuda.device_count()
+    return [torch.device("cuda", i % count) for i in range(n_models)]

@@ -42,13 +42,13 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False) -> PreTrai
     return AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
 
 
-def load_model(path: str | Path, dtype: str = "float32", device: str = "cpu",
+def load_model(path: str | Path, dtype: str = "float32", device: str | torch.device = "cpu",
                trust_remote_code: bool = False) -> torch.nn.Module:
-    """An eval-mode causal LM from safetensors weights, on ``device`` (auto, cpu or cuda)."""
+    """An eval-mode causal LM from safetensors weights, on ``device`` (auto, cpu, cuda, or a torch device)."""
     p = _check_dir(path)
     if dtype not in _DTYPES:
         raise ModelError(f"unknown dtype {dtype!r}; choose one of {sorted(_DTYPES)}")
-    target = resolve_device(device)
+    target = device if isinstance(device, torch.device) else resolve_device(device)
     model = AutoModelForCausalLM.from_pretrained(
         str(p), dtype=_DTYPES[dtype], use_safetensors=True, trust_remote_code=trust_remote_code
     )
