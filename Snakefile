@@ -25,6 +25,13 @@ include: "workflow/rules/stats.smk"
 include: "workflow/rules/crosssample.smk"
 
 
+# Hub downloads run where Snakemake runs: on a cluster the submit host has the internet that
+# compute nodes often lack.
+localrules:
+    fetch_hub_model,
+    prepare_dataset,
+
+
 rule all:
     input:
         all_targets(),

@@ -7,7 +7,8 @@ from pathlib import Path
 
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
-from tokenshift.pipeline.config import model_source, prompt_model, resolve_config, validate_config  # noqa: E402
+from tokenshift.pipeline.config import (  # noqa: E402
+    model_source, prompt_model, resolve_config, sweep_thresholds, validate_config)
 from tokenshift.errors import UserError  # noqa: E402
 from tokenshift.pipeline.sources import script_sources  # noqa: E402
 
@@ -27,8 +28,6 @@ TRAIN_DATA = config["train_dataset"]["name"]
 DUMP = config["dump"]
 STATS = config["stats"]
 CS = config["crosssample"]
-# Cross-sampling thresholds as they appear in paths and the eps wildcard.
-CS_EPS = [f"{e:g}" for e in CS["eps"]]
 CS_MODES = ["targeted"] + (["random"] if CS["random_baseline"] else [])
 
 
@@ -183,10 +182,15 @@ def get_crosssample_inputs(w):
     return inputs
 
 
+def sweep_eps(pair, dataset, direction):
+    """The thresholds of one pair, dataset and direction as they appear in paths."""
+    return [f"{e:g}" for e in sweep_thresholds(CS, pair, dataset, direction)]
+
+
 # One entry per sweep of the run: the wildcards of a crosssample_run job (eps as a number).
 CS_RUNS = [
     {"pair": p, "dataset": d, "direction": r, "mode": m, "eps": float(e)}
-    for p in CS["pairs"] for d in DATASETS for r in CS["directions"] for e in CS_EPS for m in CS_MODES
+    for p in CS["pairs"] for d in DATASETS for r in CS["directions"] for e in sweep_eps(p, d, r) for m in CS_MODES
 ]
 
 

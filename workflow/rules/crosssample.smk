@@ -144,9 +144,9 @@ rule crosssample_figures:
         table=rules.crosssample_table.output.table,
         accuracy=rules.accuracy_table.output.table,
         tokenizer=lambda w: model_dir(PAIRS[w.pair]["base"]),
-        # The switched-token histogram is drawn at the first threshold.
+        # The switched-token histogram is drawn at each direction's first threshold.
         switches=lambda w: [
-            fill(CS_SWITCHES, pair=w.pair, dataset=w.dataset, direction=d, eps=CS_EPS[0],
+            fill(CS_SWITCHES, pair=w.pair, dataset=w.dataset, direction=d, eps=sweep_eps(w.pair, w.dataset, d)[0],
                  mode="targeted")
             for d in CS["directions"]
         ],

@@ -205,9 +205,28 @@ def _check_cross_references(config: dict[str, Any]) -> None:
         for name in config[section][leaf] or []:
             if name not in names:
                 raise UserError(f"config key '{key}': unknown pair {name!r}; known: {sorted(names)}")
-    eps = [f"{e:g}" for e in config["crosssample"]["eps"]]
-    if len(set(eps)) != len(eps):
-        raise UserError(f"config key 'crosssample.eps': thresholds must be distinct, got {eps}")
+    cs = config["crosssample"]
+    lists = [("crosssample.eps", cs["eps"])] + [
+        (f"crosssample.eps_by.{i}.{r}", entry[r]) for i, entry in enumerate(cs["eps_by"])
+        for r in ("forward", "reverse") if r in entry]
+    for key, values in lists:
+        eps = [f"{e:g}" for e in values]
+        if len(set(eps)) != len(eps):
+            raise UserError(f"config key '{key}': thresholds must be distinct, got {eps}")
+    datasets = [d["name"] for d in config["datasets"]]
+    for i, entry in enumerate(cs["eps_by"]):
+        for key, known in (("pair", names), ("dataset", datasets)):
+            if key in entry and entry[key] not in known:
+                raise UserError(f"config key 'crosssample.eps_by.{i}.{key}': unknown {key} {entry[key]!r}; "
+                                f"known: {known}")
+
+
+def sweep_thresholds(cs: dict[str, Any], pair: str, dataset: str, direction: str) -> list[float]:
+    """The thresholds of one pair, dataset and direction: the first matching crosssample.eps_by entry's, else eps."""
+    for entry in cs["eps_by"]:
+        if entry.get("pair", pair) == pair and entry.get("dataset", dataset) == dataset and direction in entry:
+            return entry[direction]
+    return cs["eps"]
 
 
 def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
