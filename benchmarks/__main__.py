@@ -10,8 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+# Benchmarks that need more than the project's install, run by their own make target.
+SEPARATE = {"bench_generate": "make bench-vllm (needs vLLM)"}
+
 here = Path(__file__).resolve().parent
-failed = [s.stem for s in sorted(here.glob("bench_*.py"))
-          if subprocess.call([sys.executable, "-m", f"benchmarks.{s.stem}"], cwd=here.parent) != 0]
+for name, how in SEPARATE.items():
+    print(f"{name}: not run here; {how}", file=sys.stderr)
+failed = [s.stem for s in sorted(here.glob("bench_*.py")) if s.stem not in SEPARATE
+          and subprocess.call([sys.executable, "-m", f"benchmarks.{s.stem}"], cwd=here.parent) != 0]
 if failed:
     sys.exit(f"benchmarks failed: {', '.join(failed)}")

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from conftest import ROOT
 from tokenshift.errors import UserError
-from tokenshift.pipeline.config import resolve_config, sweep_thresholds, validate_config
+from tokenshift.pipeline.config import resolve_config, validate_config
 
 PAPER = sorted((ROOT / "config" / "paper").glob("*.yaml"))
 MODEL_RULES = {"generate", "dump", "crosssample_run"}
@@ -103,13 +103,26 @@ def test_paper_sampling(path, tmp_path):
     assert s["vllm"]["tensor_parallel_size"] <= cfg["jobs"]["generate"]["gpu"]
 
 
-def test_paper_thresholds():
-    cs = config_of([str(ROOT / "config/paper/qwen2.5-32b.yaml")])["crosssample"]
-    expected = {("simplerl", "aime24"): ([0.03], [0.05]), ("simplerl", "aime25"): ([0.05], [0.05]),
-                ("dapo", "aime24"): ([0.08], [0.06]), ("dapo", "aime25"): ([0.1], [0.08])}
-    for (pair, dataset), (forward, reverse) in expected.items():
-        assert sweep_thresholds(cs, pair, dataset, "forward") == forward
-        assert sweep_thresholds(cs, pair, dataset, "reverse") == reverse
-    mistral = config_of([str(ROOT / "config/paper/mistral-small-24b-simplerl.yaml")])["crosssample"]
-    assert sweep_thresholds(mistral, "simplerl", "aime24", "forward") == [0.002]
-    assert sweep_thresholds(mistral, "simplerl", "aime24", "reverse") == [0.02]
+def planned_thresholds(workdir: Path, name: str) -> dict[tuple[str, str, str], set[str]]:
+    """(pair, dataset, direction) -> the thresholds of the targeted sweeps a dry run of config/paper/<name> plans."""
+    proc = slurm_dry_run(workdir, [str(ROOT / "config" / "paper" / f"{name}.yaml")])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    planned: dict[tuple[str, str, str], set[str]] = {}
+    for out in re.findall(r"output: \S*/crosssample/([^,\s]+)/targeted_shards/0-of-\d+\.parquet", proc.stdout):
+        pair, dataset, direction, eps = out.split("/")
+        planned.setdefault((pair, dataset, direction), set()).add(eps)
+    return planned
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("qwen2.5-32b", {("simplerl", "aime24"): ("0.03", "0.05"), ("simplerl", "aime25"): ("0.05", "0.05"),
+                     ("dapo", "aime24"): ("0.08", "0.06"), ("dapo", "aime25"): ("0.1", "0.08"),
+                     ("simplerl", "gpqa_diamond"): ("0.05", "0.05"), ("dapo", "gpqa_diamond"): ("0.05", "0.05")}),
+    ("mistral-small-24b-simplerl", {("simplerl", "aime24"): ("0.002", "0.02"),
+                                    ("simplerl", "aime25"): ("0.02", "0.02")}),
+])
+def test_paper_thresholds_plan_their_sweeps(tmp_path, name, expected):
+    """Each sweep a dry run plans carries the paper's threshold for its pair, dataset and direction."""
+    planned = planned_thresholds(tmp_path, name)
+    assert planned == {(p, d, r): {f"eps{eps}"} for (p, d), pair in expected.items()
+                       for r, eps in zip(("forward", "reverse"), pair)}

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
 import polars as pl
 import pytest
 import yaml
 from conftest import run_snakemake
 from test_smollm2 import smoke_config
 from tokenshift.errors import UserError
+from tokenshift.evaluation.accuracy import mean_at_n
 from tokenshift.generation import vllm_backend
 from tokenshift.generation.sampler import RESPONSE_SCHEMA
 from tokenshift.models.loading import load_tokenizer
@@ -62,3 +64,70 @@ def test_generate_rule_with_vllm_writes_the_response_table_reproducibly(tmp_path
         assert 1 <= len(ids) <= limit
         assert (reason == "stop") == (ids[-1] == eos)
     assert len({tuple(x) for x in a["response_ids"].to_list()}) > 1  # each response has its own seed
+
+
+def permutation_p(a: list, b: list, statistic, n_perm: int = 2000, seed: int = 0) -> float:
+    """P-value of ``statistic(a, b)`` under the null that a and b come from one distribution:
+    the share of random relabellings of the pooled samples with a statistic at least as large."""
+    rng = np.random.default_rng(seed)
+    pooled, k = list(a) + list(b), len(a)
+    observed = statistic(a, b)
+    hits = 0
+    for _ in range(n_perm):
+        idx = rng.permutation(len(pooled))
+        hits += statistic([pooled[i] for i in idx[:k]], [pooled[i] for i in idx[k:]]) >= observed
+    return (hits + 1) / (n_perm + 1)
+
+
+def ks_distance(a: list, b: list) -> float:
+    """Largest gap between the two empirical CDFs (two-sample Kolmogorov-Smirnov statistic)."""
+    grid = np.union1d(a, b)
+    cdf = [np.searchsorted(np.sort(x), grid, side="right") / len(x) for x in (a, b)]
+    return float(np.abs(cdf[0] - cdf[1]).max())
+
+
+def tv_distance(a: list, b: list) -> float:
+    """Total variation distance between the two empirical distributions of labels."""
+    keys = set(a) | set(b)
+    return 0.5 * sum(abs(a.count(t) / len(a) - b.count(t) / len(b)) for t in keys)
+
+
+def test_permutation_test_tells_different_distributions_apart():
+    rng = np.random.default_rng(1)
+    same = permutation_p(list(rng.integers(0, 20, 256)), list(rng.integers(0, 20, 256)), ks_distance, 500)
+    shifted = permutation_p(list(rng.integers(0, 20, 256)), list(rng.integers(3, 23, 256)), ks_distance, 500)
+    assert same > 0.01 and shifted < 0.01
+
+
+ALPHA = 0.001  # stated tolerance: a difference this unlikely under "same distribution" fails the test
+
+
+@pytest.mark.vllm
+def test_hf_and_vllm_backends_agree_in_distribution(tmp_path):
+    """Same model (SmolLM2 base), prompts and sampling settings through both backends, 32 problems x 8
+    samples each: Mean@8 of each inside the other's 95% bootstrap CI; response lengths and first
+    tokens not distinguishable by permutation tests at ALPHA (KS distance of lengths, total
+    variation of first-token frequencies). The tokens themselves differ: other noise, other kernels."""
+    cfg_path = tmp_path / "agree.yaml"
+    cfg = smoke_config(cfg_path)
+    cfg["name"] = "agree"
+    cfg["datasets"][0]["n"] = 32
+    cfg["sampling"].update(n_samples=8, max_new_tokens=24, batch_size=64)
+    run = {}
+    for backend in ("hf", "vllm"):
+        cfg["sampling"].update(backend=backend, vllm={"kv_cache_gb": 1})
+        cfg_path.write_text(yaml.safe_dump(cfg))
+        proc = run_snakemake(tmp_path, "results/agree/eval/base/eval.parquet", configfile=str(cfg_path))
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        gen = pl.read_parquet(tmp_path / "results/agree/generations/base/eval.parquet")
+        scores = pl.read_parquet(tmp_path / "results/agree/eval/base/eval.parquet")
+        run[backend] = (gen, mean_at_n(scores, n_boot=2000))
+    (hf, acc_hf), (vl, acc_vl) = run["hf"], run["vllm"]
+    assert hf.height == vl.height == 32 * 8
+    assert not hf["response_ids"].equals(vl["response_ids"]), "the two backends are not independent samples"
+    assert acc_hf["ci_low"] <= acc_vl["mean_at_n"] <= acc_hf["ci_high"], (acc_hf, acc_vl)
+    assert acc_vl["ci_low"] <= acc_hf["mean_at_n"] <= acc_vl["ci_high"], (acc_hf, acc_vl)
+    lengths = [g["response_ids"].list.len().to_list() for g in (hf, vl)]
+    assert permutation_p(*lengths, ks_distance) > ALPHA, [np.mean(x) for x in lengths]
+    firsts = [[ids[0] for ids in g["response_ids"].to_list()] for g in (hf, vl)]
+    assert permutation_p(*firsts, tv_distance) > ALPHA, tv_distance(*firsts)

@@ -7,8 +7,7 @@ from pathlib import Path
 
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
-from tokenshift.pipeline.config import (  # noqa: E402
-    model_source, prompt_model, resolve_config, sweep_thresholds, validate_config)
+from tokenshift.pipeline.config import model_source, prompt_model, resolve_config, validate_config  # noqa: E402
 from tokenshift.errors import UserError  # noqa: E402
 from tokenshift.pipeline.sources import script_sources  # noqa: E402
 
@@ -183,8 +182,13 @@ def get_crosssample_inputs(w):
 
 
 def sweep_eps(pair, dataset, direction):
-    """The thresholds of one pair, dataset and direction as they appear in paths."""
-    return [f"{e:g}" for e in sweep_thresholds(CS, pair, dataset, direction)]
+    """The thresholds of one pair, dataset and direction as they appear in paths: those of the first
+    crosssample.eps_by entry that matches (an absent pair or dataset matches all) and names the
+    direction, else crosssample.eps."""
+    for entry in CS["eps_by"]:
+        if entry.get("pair", pair) == pair and entry.get("dataset", dataset) == dataset and direction in entry:
+            return [f"{e:g}" for e in entry[direction]]
+    return [f"{e:g}" for e in CS["eps"]]
 
 
 # One entry per sweep of the run: the wildcards of a crosssample_run job (eps as a number).

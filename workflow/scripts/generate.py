@@ -8,7 +8,7 @@ from tokenshift.data.datasets import read_dataset
 from tokenshift.files.parquet import write_parquet
 from tokenshift.files.shards import Shard
 from tokenshift.generation.sampler import SamplingParams, generate
-from tokenshift.generation.vllm_backend import VllmOptions, generate_vllm, import_vllm
+from tokenshift.generation.vllm_backend import VllmOptions, generate_vllm, import_vllm, start_engine
 from tokenshift.models.device import resolve_device
 from tokenshift.models.loading import load_model, load_tokenizer
 from tokenshift.pipeline.rulectx import rule_context
@@ -26,9 +26,9 @@ def main(smk) -> None:
         prompts, ids = data["prompt"].to_list(), data["problem_id"].to_list()
         shard = Shard(**smk.params.shard)
         if s["backend"] == "vllm":
-            df = generate_vllm(smk.input.model, tok, prompts, ids, s["n_samples"], params, s["dtype"],
-                               str(resolve_device(smk.params.device)), VllmOptions(**s["vllm"]), trust, shard,
-                               s["batch_size"])
+            llm = start_engine(smk.input.model, params.seed, s["dtype"], str(resolve_device(smk.params.device)),
+                               VllmOptions(**s["vllm"]), trust)
+            df = generate_vllm(llm, tok, prompts, ids, s["n_samples"], params, shard, s["batch_size"])
         else:
             model = load_model(smk.input.model, dtype=s["dtype"], device=smk.params.device, trust_remote_code=trust)
             df = generate(model, tok, prompts, ids, s["n_samples"], params, s["batch_size"], progress=log,

@@ -52,26 +52,36 @@ def import_vllm():
     return vllm
 
 
-def generate_vllm(model_dir: str | Path, tokenizer, prompts: list[str], problem_ids: list[int], n_samples: int,
-                  params: SamplingParams, dtype: str, device: str, opts: VllmOptions,
-                  trust_remote_code: bool = False, shard: Shard = WHOLE, batch_size: int = 64) -> pl.DataFrame:
+def start_engine(model_dir: str | Path, seed: int, dtype: str, device: str, opts: VllmOptions,
+                 trust_remote_code: bool = False):
+    """A vLLM engine for ``model_dir`` with the config's settings (loading weights and, on GPU,
+    profiling memory: the start-up cost the benchmark reports apart)."""
+    if device == "cpu":
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(opts.kv_cache_gb))
+    vllm = import_vllm()
+    extra = {"max_model_len": opts.max_model_len} if opts.max_model_len else {}
+    if device != "cpu":
+        extra["gpu_memory_utilization"] = opts.gpu_memory_utilization
+    else:
+        # A prompt prefilled over two engine steps has its first draw discarded, and vLLM then rewinds
+        # the request's seeded generator, which a CPU generator cannot do (the engine dies): on CPU,
+        # prompts are prefilled whole.
+        extra["enable_chunked_prefill"] = False
+    return vllm.LLM(model=str(model_dir), dtype=dtype, seed=seed, trust_remote_code=trust_remote_code,
+                    tensor_parallel_size=opts.tensor_parallel_size, enforce_eager=opts.enforce_eager, **extra)
+
+
+def generate_vllm(llm, tokenizer, prompts: list[str], problem_ids: list[int], n_samples: int,
+                  params: SamplingParams, shard: Shard = WHOLE, batch_size: int = 64) -> pl.DataFrame:
     """``n_samples`` responses per prompt, one vLLM request each (its own seed), as the response table.
 
     ``shard`` and ``batch_size`` pick the same rows as the HF backend's shard (vLLM batches by itself).
     """
-    if device == "cpu":
-        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(opts.kv_cache_gb))
     vllm = import_vllm()
     from vllm.inputs import TokensPrompt
 
     encoded = [encode_prompt(tokenizer, p) for p in prompts]
     rows = [row for chunk in shard_batches(problem_ids, n_samples, batch_size, shard) for row in chunk]
-    extra = {"max_model_len": opts.max_model_len} if opts.max_model_len else {}
-    if device != "cpu":
-        extra["gpu_memory_utilization"] = opts.gpu_memory_utilization
-    llm = vllm.LLM(model=str(model_dir), dtype=dtype, seed=params.seed, trust_remote_code=trust_remote_code,
-                   tensor_parallel_size=opts.tensor_parallel_size, enforce_eager=opts.enforce_eager,
-                   **extra)
     requests = [TokensPrompt(prompt_token_ids=encoded[i]) for i, _ in rows]
     sampling = [vllm.SamplingParams(temperature=params.temperature, top_p=params.top_p,
                                     max_tokens=params.max_new_tokens, stop_token_ids=[tokenizer.eos_token_id],

@@ -221,14 +221,6 @@ def _check_cross_references(config: dict[str, Any]) -> None:
                                 f"known: {known}")
 
 
-def sweep_thresholds(cs: dict[str, Any], pair: str, dataset: str, direction: str) -> list[float]:
-    """The thresholds of one pair, dataset and direction: the first matching crosssample.eps_by entry's, else eps."""
-    for entry in cs["eps_by"]:
-        if entry.get("pair", pair) == pair and entry.get("dataset", dataset) == dataset and direction in entry:
-            return entry[direction]
-    return cs["eps"]
-
-
 def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
     """Fill every value the schema leaves as null "to follow another key", in place, and return ``config``.
 
