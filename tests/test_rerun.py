@@ -133,10 +133,12 @@ def test_crosssample_run_params_contract(ci_run, ci_workdir):
     params = [ast.literal_eval(p) for p in _metadata(ci_workdir, out)["params"]]
     dicts = sorted((p for p in params if isinstance(p, dict)), key=len)
     assert [sorted(d) for d in dicts] == [
+        ["count", "index"],  # the job's shard
         ["dtype", "max_new_tokens", "temperature", "top_p"],
         ["batch_size", "budgets", "chunk", "chunk_size", "engine", "limit", "max_chunk", "n_samples", "noise", "rule"],
     ]
-    cs = dicts[1]
+    assert dicts[0] == {"index": 0, "count": 1}
+    cs = dicts[2]
     assert isinstance(cs["n_samples"], int) and isinstance(cs["batch_size"], int)
     # grader and device (str), seed (int), trust_remote_code (bool)
     assert sorted(type(p).__name__ for p in params if not isinstance(p, dict)) == ["bool", "int", "str", "str"]

@@ -46,3 +46,11 @@ def test_rl_model_moved_from_its_base(ci_run):
     assert (dump["logprob_base"] != dump["logprob_tuned"]).mean() > 0.5
     summary = pl.read_csv(ci_run / "tables" / "shift_summary.csv").filter(pl.col("pair") == "rl")
     assert summary["pct_near_zero"].item() < 100
+
+
+def test_weight_gap_table(ci_run):
+    """Table 6's σ for each pair of the run: both fine-tuned models moved, and by a small fraction."""
+    df = pl.read_csv(ci_run / "tables" / "weight_gap.csv")
+    assert df["pair"].to_list() == ["rl", "sft"]
+    assert all(0 < s < 0.5 for s in df["sigma"])
+    assert "Table 6" in (ci_run / "tables" / "weight_gap.md").read_text()

@@ -147,6 +147,11 @@ def get_dump_inputs(w):
             "responses": get_generations(scored, w.dataset), "correct": get_scores(scored, w.dataset)}
 
 
+def get_pair_models(w):
+    """Both models of every pair, named <pair>_base and <pair>_tuned."""
+    return {f"{p}_{role}": model_dir(PAIRS[p][role]) for p in PAIRS for role in ("base", "tuned")}
+
+
 DUMPS = [(pair, dataset) for pair in PAIRS for dataset in DATASETS]
 
 
@@ -206,7 +211,8 @@ def get_crosssample_runs(output):
 def all_targets():
     """The final outputs of a run: what ``rule all`` asks for."""
     targets = [rules.accuracy_table.output.table, rules.accuracy_figure.output.pdf,
-               rules.shift_summary.output.csv, rules.shift_summary.output.md]
+               rules.shift_summary.output.csv, rules.shift_summary.output.md, rules.weight_gap.output.csv,
+               rules.weight_gap.output.md]
     for fig in SHIFT_FIGURES:
         out = getattr(rules, f"figure_{fig}").output
         targets += [out.pdf, out.png]

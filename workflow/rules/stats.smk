@@ -43,6 +43,28 @@ rule shift_summary:
         "../scripts/shift_summary.py"
 
 
+rule weight_gap:
+    output:
+        csv=report(f"{RUN}/tables/weight_gap.csv", category="Weights", caption="../report/weight_gap.rst"),
+        md=f"{RUN}/tables/weight_gap.md",
+    input:
+        lib("weight_gap.py"),
+        unpack(get_pair_models),
+    params:
+        pairs=list(PAIRS.values()),
+    log:
+        f"{RUN}/logs/stats/weight_gap.log",
+    benchmark:
+        f"{RUN}/benchmarks/stats/weight_gap.tsv"
+    conda:
+        f"{ENVS}/analysis.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    script:
+        "../scripts/weight_gap.py"
+
+
 for _fig, _spec in SHIFT_FIGURES.items():
 
     rule:

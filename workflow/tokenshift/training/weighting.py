@@ -1,0 +1,85 @@
+"""Divergence-weighted advantages (the paper's §4 and App. A.7): Ã_t = w_t · Â_t per token.
+
+Pure tensor functions, free of any trainer, so TRL (and verl on a cluster) call the same code:
+
+- :func:`k3`: the per-token KL estimate on sampled tokens, r − log r − 1 with r the probability
+  ratio of the two policies, written ``expm1(d) − d`` (d = log r) so that it stays exact near 0;
+- weightings by name in :data:`WEIGHTINGS`: ``none`` (w = 1), ``sigmoid`` (Eq. 5,
+  w = 1 + s·(σ(α·KL) − ½)) and ``linear_relative`` (Eq. 7, w = 1 + α·(KL − the sequence's mean
+  KL), clipped at 0 so that a weight never turns an advantage's sign);
+- :class:`AlphaSchedule`: α as a linear ramp in rollout steps (the paper ramps α from 0 to 50
+  starting at step 100 or 150).
+
+The sign of α follows Eq. 5: α > 0 boosts high-KL tokens, α < 0 boosts low-KL tokens. (The
+paper's text gives +50 for its low-KL run too, which contradicts its Eq. 5.) Weights carry no
+gradient: every weighting returns a detached tensor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from tokenshift.errors import UserError
+from tokenshift.registry import Registry
+
+Weighting = Callable[[torch.Tensor, torch.Tensor, float, float], torch.Tensor]
+WEIGHTINGS: Registry[Weighting] = Registry("weighting")
+
+
+def k3(logp: torch.Tensor, logp_ref: torch.Tensor) -> torch.Tensor:
+    """k3 estimate of KL(ref ‖ π) per sampled token (tokens drawn from ref): r − log r − 1, r = π/ref."""
+    d = logp - logp_ref
+    return torch.expm1(d) - d
+
+
+@WEIGHTINGS.register("none")
+def no_weighting(kl: torch.Tensor, mask: torch.Tensor, alpha: float, s: float) -> torch.Tensor:
+    """w = 1: the unweighted baseline."""
+    return torch.ones_like(kl)
+
+
+@WEIGHTINGS.register("sigmoid")
+def sigmoid_weighting(kl: torch.Tensor, mask: torch.Tensor, alpha: float, s: float) -> torch.Tensor:
+    """Eq. 5: w = 1 + s·(σ(α·KL) − ½), in (1 − s/2, 1 + s/2); w = 1 where α = 0 or s = 0."""
+    return (1 + s * (torch.sigmoid(alpha * kl.detach()) - 0.5)) * mask + (1 - mask)
+
+
+@WEIGHTINGS.register("linear_relative")
+def linear_relative_weighting(kl: torch.Tensor, mask: torch.Tensor, alpha: float, s: float) -> torch.Tensor:
+    """Eq. 7: w = max(0, 1 + α·(KL − mean KL of the sequence's tokens)); ``s`` is unused.
+
+    Clipped at 0: a negative weight would turn a token's advantage around, rewarding what the
+    group penalised; at 0 the token just drops out of the update.
+    """
+    kl = kl.detach()
+    mean = (kl * mask).sum(-1, keepdim=True) / mask.sum(-1, keepdim=True).clamp(min=1)
+    return (1 + alpha * (kl - mean)).clamp(min=0) * mask + (1 - mask)
+
+
+def token_weights(name: str, kl: torch.Tensor, mask: torch.Tensor, alpha: float, s: float) -> torch.Tensor:
+    """Weights [B, T] of weighting ``name`` (1 on padding), detached from the graph."""
+    return WEIGHTINGS.get(name)(kl, mask.to(kl.dtype), alpha, s).detach()
+
+
+@dataclass(frozen=True)
+class AlphaSchedule:
+    """α by rollout step: ``start_alpha`` until ``start``, then linear to ``end_alpha`` over ``ramp`` steps."""
+
+    start_alpha: float = 0.0
+    end_alpha: float = 0.0
+    start: int = 0
+    ramp: int = 0
+
+    def __post_init__(self) -> None:
+        if self.start < 0 or self.ramp < 0:
+            raise UserError(f"alpha schedule: start and ramp must be >= 0, got {self.start}, {self.ramp}")
+
+    def __call__(self, step: int) -> float:
+        if step < self.start:
+            return self.start_alpha
+        if self.ramp == 0 or step >= self.start + self.ramp:
+            return self.end_alpha
+        return self.start_alpha + (self.end_alpha - self.start_alpha) * (step - self.start) / self.ramp
