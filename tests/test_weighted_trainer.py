@@ -1,0 +1,80 @@
+"""The weighted GRPO trainer on a tiny real model with TRL: the weights reach the loss as a per-token
+factor, move after the first mini-batch of each rollout, and setups that make them vanish are refused."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import save_tiny_model
+from datasets import Dataset
+from tokenshift.errors import UserError
+from tokenshift.models.loading import load_model, load_tokenizer
+from tokenshift.training.weighted import WeightedGRPOTrainer
+from tokenshift.training.weighting import AlphaSchedule, k3, token_weights
+from trl import GRPOConfig
+
+
+def length_reward(completions: list[str], **_) -> list[float]:
+    """Any reward that differs within a group gives non-zero advantages."""
+    return [float(len(c) % 3) for c in completions]
+
+
+def make_trainer(tmp_path, weighting="sigmoid", steps_per_generation=2, max_steps=4):
+    model_dir = save_tiny_model(tmp_path / "m", seed=0)
+    tok = load_tokenizer(model_dir)
+    args = GRPOConfig(output_dir=str(tmp_path / "out"), max_steps=max_steps, learning_rate=5e-3, loss_type="dapo",
+                      num_generations=4, per_device_train_batch_size=4, steps_per_generation=steps_per_generation,
+                      max_completion_length=6, logging_steps=1, report_to="none", use_cpu=True, seed=0,
+                      save_strategy="no", remove_unused_columns=False, gradient_checkpointing=False, bf16=False,
+                      disable_dropout=True)
+    data = Dataset.from_dict({"prompt": ["12+3=", "7+8=", "40+2=", "9+9="] * 4})
+    return WeightedGRPOTrainer(model=load_model(model_dir), reward_funcs=length_reward, args=args, train_dataset=data,
+                               processing_class=tok, weighting=weighting, alpha=AlphaSchedule(end_alpha=50.0), s=0.3)
+
+
+def test_weights_move_after_the_first_mini_batch_of_each_rollout(tmp_path):
+    trainer = make_trainer(tmp_path)
+    trainer.train()
+    moved = [h["weights/moved_share"] for h in trainer.state.log_history if "weights/moved_share" in h]
+    assert len(moved) == 4
+    assert moved[0] == moved[2] == 0.0  # right after a rollout the policy is the sampling one: KL_old = 0
+    assert moved[1] > 0 and moved[3] > 0
+
+
+def test_weighted_loss_is_the_unweighted_loss_scaled_per_token(tmp_path):
+    trainer = make_trainer(tmp_path)
+    model = trainer.model.train()
+    trainer.current_gradient_accumulation_steps = 1
+    torch.manual_seed(0)
+    b, p, t, vocab = 2, 3, 5, len(trainer.processing_class)
+    completion = torch.randint(0, vocab, (b, t))
+    inputs = {"prompt_ids": torch.randint(0, vocab, (b, p)), "prompt_mask": torch.ones(b, p, dtype=torch.long),
+              "completion_ids": completion, "completion_mask": torch.ones(b, t, dtype=torch.long),
+              "advantages": torch.tensor([1.0, -0.5]), "num_items_in_batch": torch.tensor(float(b * t))}
+    ids = torch.cat([inputs["prompt_ids"], completion], 1)
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits[:, p - 1:-1]
+        current = torch.log_softmax(logits.float(), -1).gather(-1, completion.unsqueeze(-1)).squeeze(-1)
+    inputs["old_per_token_logps"] = current + 0.05 * torch.randn(b, t)  # a policy that has moved a little
+    w = token_weights("sigmoid", k3(current, inputs["old_per_token_logps"]), inputs["completion_mask"], 50.0, 0.3)
+    assert bool((w != 1).all())
+
+    def parent(advantages):
+        return float(super(WeightedGRPOTrainer, trainer)._compute_loss(model, {**inputs, "advantages": advantages}))
+
+    weighted = float(trainer._compute_loss(model, inputs))
+    base = inputs["advantages"].unsqueeze(1).expand(b, t)
+    assert weighted == pytest.approx(parent(base * w), rel=1e-5)
+    per_token = sum(w[i, j] * parent(base * torch.eye(b * t)[i * t + j].view(b, t)) for i in range(b) for j in range(t))
+    assert weighted == pytest.approx(float(per_token), rel=1e-4)
+
+
+def test_a_setup_without_kl_old_is_refused_before_training(tmp_path):
+    with pytest.raises(UserError, match="steps_per_generation >= 2"):
+        make_trainer(tmp_path, steps_per_generation=1)
+
+
+def test_a_weighted_run_whose_weights_never_move_fails(tmp_path):
+    trainer = make_trainer(tmp_path, max_steps=1)  # one update: the first mini-batch, where KL_old = 0
+    with pytest.raises(UserError, match="every weight stayed 1"):
+        trainer.train()
