@@ -111,7 +111,7 @@ def test_resolved_config_has_no_null_left_but_the_ones_that_mean_none():
     ({"sampling": {"vllm": {"tensor_parallel_size": 0}}}, "sampling.vllm.tensor_parallel_size': 0 is less than"),
     ({"model": {"dtype": "float32"}}, "model.dtype' is not allowed"),
     ({"models": {"base": {"path": "a", "gguf": "b.gguf"}, "rl": {}, "sft": {}}},
-     "models.base': give one of path, hub, gguf, not path and gguf"),
+     "models.base': give one of path, hub, gguf, variant, not path and gguf"),
     ({"models": {"base": {"path": "a", "revision": "main"}, "rl": {}, "sft": {}}},
      "models.base.revision': only a hub model has a revision"),
     ({"models": {"rl": {}}, "pairs": [{"name": "p", "base": "rl", "tuned": "rl"}]},
@@ -131,6 +131,16 @@ def test_resolved_config_has_no_null_left_but_the_ones_that_mean_none():
     ({"train_dataset": {"name": "t", "path": "a.jsonl"}}, "train_dataset': the organism base model is trained"),
     ({"models": {"base": {"path": "m"}, "rl": {}, "sft": {}}, "datasets": [{"name": "train", "path": "a.jsonl"}]},
      "train_dataset.name': 'train' names a different entry in datasets"),
+    ({"train_variants": [{"name": "w", "weighting": "sigmoid"}], "train_rl": {"steps_per_generation": 1}},
+     "train_variants.0.weighting': 'sigmoid' weights tokens by their KL to the sampling policy, which is 0"),
+    ({"train_variants": [{"name": "w", "seeds": []}]}, "train_variants.0.seeds'"),
+    ({"train_variants": [{"name": "w", "top_entropy_quantile": 0}]}, "train_variants.0.top_entropy_quantile'"),
+    ({"train_variants": [{"name": "w", "s": 3}]}, "train_variants.0.s'"),
+    ({"train_variants": [{"name": "w", "weighting": "cubic"}]}, "train_variants.0.weighting'"),
+    ({"train_variants": [{"name": "w_1"}]}, "train_variants.0.name'"),
+    ({"train_variants": [{"name": "w"}, {"name": "w"}]}, "train_variants': names must be unique"),
+    ({"models": {"base": {}, "rl": {}, "sft": {}, "x": {"variant": "nope", "seed": 0}}},
+     "models.x.variant': needs a seed and one of the train_variants"),
 ])
 def test_cross_reference_errors_name_the_key(patch, message):
     with pytest.raises(UserError, match=re.escape(message)):

@@ -106,7 +106,8 @@ def test_new_threshold_runs_only_its_sweeps(ci_workdir, tmp_path):
     ({"crosssample": {"top_pairs": 3}}, {"crosssample_figures"}),
     ({"stats": {"hist_bins": 7}}, {"shift_stats", *SHIFT_CONSUMERS}),
     ({"evaluation": {"bootstrap": 321}},
-     {"accuracy_table", "accuracy_figure", "crosssample_table", "crosssample_targets", "crosssample_figures"}),
+     {"accuracy_table", "accuracy_figure", "training_variants", "crosssample_table", "crosssample_targets",
+      "crosssample_figures"}),
 ])
 def test_table_and_figure_settings_rerun_only_their_readers(ci_workdir, tmp_path, patch, expected):
     jobs = dry_run(ci_workdir, tmp_path, patch)

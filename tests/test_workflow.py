@@ -24,7 +24,7 @@ def test_every_foundation_target_exists(ci_run):
     assert any((ci_run / "models" / "rl_checkpoints").glob("checkpoint-*/model.safetensors"))
     acc = pl.read_csv(ci_run / "tables" / "accuracy.csv")
     assert acc.columns == ["model", "dataset", "n_problems", "n_samples", "mean_at_n", "ci_low", "ci_high"]
-    assert sorted(acc["model"]) == ["base", "rl", "sft"]
+    assert sorted(acc["model"]) == ["base", "dapo_s0", "highkl_s0", "rl", "sft", "simplerl_s0"]  # with the variants
     assert (acc["ci_low"] <= acc["mean_at_n"]).all() and (acc["mean_at_n"] <= acc["ci_high"]).all()
     for ext in ("pdf", "png"):
         assert (ci_run / "figures" / f"accuracy.{ext}").stat().st_size > 1000

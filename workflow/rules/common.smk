@@ -24,6 +24,7 @@ DATASETS = [d["name"] for d in config["datasets"]]
 # Every prompt set of the run by name: the analysed ones and the one training learns from.
 DATASET_ENTRIES = {d["name"]: d for d in [*config["datasets"], config["train_dataset"]]}
 TRAIN_DATA = config["train_dataset"]["name"]
+VARIANTS = {v["name"]: v for v in config["train_variants"]}
 DUMP = config["dump"]
 STATS = config["stats"]
 CS = config["crosssample"]
@@ -88,7 +89,7 @@ def lib(script):
 
 def model_dir(name):
     """Where model ``name`` lives: its local path, the hub reference or GGUF conversion that stands for it,
-    else the output of the rule that trains it."""
+    else the output of the rule that trains it (a training variant's, or train_base/rl/sft)."""
     spec = config["models"][name]
     source = model_source(spec)
     if source == "path":
@@ -97,6 +98,8 @@ def model_dir(name):
         return fill(rules.fetch_hub_model.output.ref, model=name)
     if source == "gguf":
         return fill(rules.convert_gguf.output.model, model=name)
+    if source == "variant":
+        return fill(rules.train_variant.output.model, variant=spec["variant"], seed=spec["seed"])
     trained = {"base": rules.train_base.output[0], "rl": rules.train_rl.output.model,
                "sft": rules.train_sft.output[0]}
     return trained[name]  # validation allows no other model without a source
@@ -216,6 +219,11 @@ def all_targets():
     for fig in SHIFT_FIGURES:
         out = getattr(rules, f"figure_{fig}").output
         targets += [out.pdf, out.png]
+    if VARIANTS:
+        out = rules.training_variants.output
+        targets += [out.csv, out.md, out.tex]
+        targets += [fill(rules.train_variant.output.metrics, variant=v, seed=s) for v in VARIANTS
+                    for s in VARIANTS[v]["seeds"]]
     if CS["enabled"]:
         targets += [rules.crosssample_table.output.table, rules.crosssample_targets.output.csv,
                     rules.crosssample_targets.output.md]

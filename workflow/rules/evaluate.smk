@@ -63,3 +63,27 @@ rule accuracy_figure:
         runtime=5,
     script:
         "../scripts/accuracy_figure.py"
+
+
+rule training_variants:
+    output:
+        csv=report(f"{RUN}/tables/training_variants.csv", category="Training variants",
+                   caption="../report/training_variants.rst"),
+        md=f"{RUN}/tables/training_variants.md",
+        tex=f"{RUN}/tables/training_variants.tex",
+    input:
+        lib("training_variants.py"),
+        accuracy=rules.accuracy_table.output.table,
+    params:
+        models=[[m, spec["variant"], spec["seed"]] for m, spec in config["models"].items() if "variant" in spec],
+        # The first variant is the baseline the others are compared with.
+        baseline=config["train_variants"][0]["name"] if config["train_variants"] else "",
+    log:
+        f"{RUN}/logs/training_variants.log",
+    conda:
+        f"{ENVS}/analysis.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/training_variants.py"

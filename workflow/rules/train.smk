@@ -79,3 +79,33 @@ rule train_rl:
         **job_resources("train"),
     script:
         "../scripts/train_rl.py"
+
+
+rule train_variant:
+    output:
+        model=directory(f"{RUN}/models/variants/{{variant}}/s{{seed}}"),
+        metrics=f"{RUN}/train/{{variant}}/{{seed}}/metrics.csv",
+    input:
+        lib("train_variant.py"),
+        train=get_train_data,
+        init=lambda w: model_dir("base"),
+    params:
+        train=config["train_rl"],
+        variant=lambda w: VARIANTS[w.variant],
+        grader=config["train_dataset"]["grader"],
+        seed=lambda w: config["seed"] + 1 + int(w.seed),
+        **torch_params(),
+    wildcard_constraints:
+        variant="|".join(map(re.escape, VARIANTS)) or "^$",
+        seed=r"\d+",
+    threads: config["threads"]
+    log:
+        f"{RUN}/logs/train_variant/{{variant}}/{{seed}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/train_variant/{{variant}}/{{seed}}.tsv"
+    conda:
+        f"{ENVS}/torch.yaml"
+    resources:
+        **job_resources("train"),
+    script:
+        "../scripts/train_variant.py"

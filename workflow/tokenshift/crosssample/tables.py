@@ -10,7 +10,7 @@ import polars as pl
 
 from tokenshift.errors import UserError
 from tokenshift.evaluation.accuracy import mean_at_n
-from tokenshift.files.markdown import markdown_table
+from tokenshift.files.markdown import latex_table, markdown_table
 
 TABLE_COLUMNS = ["pair", "dataset", "direction", "mode", "eps", "budget", "mean_at_n", "ci_low", "ci_high",
                  "eff_tokens", "all_tokens", "eff_pct", "all_pct"]
@@ -88,14 +88,5 @@ def to_markdown(t: pl.DataFrame) -> str:
     return markdown_table(HEADERS, (_cells(r) for r in t.iter_rows(named=True)))
 
 
-def _tex(s: str) -> str:
-    return (s.replace("%", r"\%").replace("_", r"\_").replace(">=", r"$\geq$").replace("<=", r"$\leq$")
-            .replace("±", r"$\pm$").replace("#", r"\#"))
-
-
 def to_latex(t: pl.DataFrame) -> str:
-    lines = [r"\begin{tabular}{" + "l" * 3 + "r" * (len(HEADERS) - 3) + "}", r"\toprule",
-             " & ".join(_tex(h) for h in HEADERS) + r" \\", r"\midrule"]
-    lines += [" & ".join(_tex(c) for c in _cells(r)) + r" \\" for r in t.iter_rows(named=True)]
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(lines) + "\n"
+    return latex_table(HEADERS, (_cells(r) for r in t.iter_rows(named=True)), n_left=3)

@@ -117,13 +117,13 @@ def _schema_order(instance: Any, schema: dict[str, Any]) -> None:
 
 # Models that the pipeline trains itself when the config gives them no source.
 TRAINED_MODELS = ("base", "rl", "sft")
-MODEL_SOURCES = ("path", "hub", "gguf")
+MODEL_SOURCES = ("path", "hub", "gguf", "variant")
 # The organism's two splits, by their shorthand names.
 ORGANISM_SPLITS = ("eval", "train")
 
 
 def model_source(spec: dict[str, Any]) -> str | None:
-    """Which of path, hub, gguf a model entry uses (None: trained by the pipeline)."""
+    """Which of path, hub, gguf, variant a model entry uses (None: trained by the pipeline)."""
     return next((k for k in MODEL_SOURCES if k in spec), None)
 
 
@@ -136,11 +136,17 @@ def prompt_model(config: dict[str, Any]) -> str:
     return "base" if "base" in config["models"] else config["pairs"][0]["base"]
 
 
-def _check_models(models: dict[str, Any]) -> None:
+def _check_models(models: dict[str, Any], variants: list[str]) -> None:
     for name, spec in models.items():
         given = [k for k in MODEL_SOURCES if k in spec]
         if len(given) > 1:
-            raise UserError(f"config key 'models.{name}': give one of path, hub, gguf, not {' and '.join(given)}")
+            raise UserError(f"config key 'models.{name}': give one of path, hub, gguf, variant, not "
+                            f"{' and '.join(given)}")
+        if given == ["variant"] and (spec["variant"] not in variants or "seed" not in spec):
+            raise UserError(f"config key 'models.{name}.variant': needs a seed and one of the train_variants "
+                            f"{variants}")
+        if "seed" in spec and given != ["variant"]:
+            raise UserError(f"config key 'models.{name}.seed': only a variant model has a seed")
         if given == ["path"] and spec["path"] is None:
             raise UserError(f"config key 'models.{name}.path' is unset: this model is not published; train it (see "
                             "the config's comments) and set the path to its Hugging Face directory")
@@ -187,8 +193,15 @@ def _check_cross_references(config: dict[str, Any]) -> None:
     task = config["task"]
     if task["max_steps"] < task["min_steps"]:
         raise UserError("config key 'task.max_steps' must be >= task.min_steps")
-    known = set(config["models"])
-    _check_models(config["models"])
+    variants = [v["name"] for v in config["train_variants"]]
+    if len(set(variants)) != len(variants):
+        raise UserError(f"config key 'train_variants': names must be unique, got {variants}")
+    for i, v in enumerate(config["train_variants"]):
+        if v["weighting"] != "none" and config["train_rl"]["steps_per_generation"] == 1:
+            raise UserError(f"config key 'train_variants.{i}.weighting': {v['weighting']!r} weights tokens by their "
+                            "KL to the sampling policy, which is 0 everywhere with train_rl.steps_per_generation 1")
+    known = set(config["models"]) | {variant_model(v, s) for v in config["train_variants"] for s in v["seeds"]}
+    _check_models(config["models"], variants)
     _check_datasets(config)
     for i, pair in enumerate(config["pairs"]):
         for role in ("base", "tuned"):
@@ -221,6 +234,25 @@ def _check_cross_references(config: dict[str, Any]) -> None:
                                 f"known: {known}")
 
 
+def variant_model(variant: dict[str, Any], seed: int) -> str:
+    """The model name of one seed of a training variant."""
+    return f"{variant['name']}_s{seed}"
+
+
+def _resolve_variants(config: dict[str, Any]) -> None:
+    """Variant settings left null take train_rl's; every seed of a variant becomes a model, evaluated."""
+    rl = config["train_rl"]
+    for v in config["train_variants"]:
+        for key, fallback in (("epsilon_high", rl["epsilon_high"]), ("beta", rl["beta"]), ("loss_type", "dapo")):
+            if v[key] is None:
+                v[key] = fallback
+        for seed in v["seeds"]:
+            name = variant_model(v, seed)
+            config["models"].setdefault(name, {"variant": v["name"], "seed": seed})
+            if name not in config["evaluation"]["models"]:
+                config["evaluation"]["models"].append(name)
+
+
 def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
     """Fill every value the schema leaves as null "to follow another key", in place, and return ``config``.
 
@@ -231,7 +263,9 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
       distributions the responses were drawn from);
     - ``crosssample.n_samples``, ``crosssample.batch_size``: the sampling ones;
     - ``crosssample.pairs``, ``stats.primary_pairs``: a list with the first pair's name;
-    - ``crosssample.budgets``: sorted ascending (what the cross-sampling spec requires).
+    - ``crosssample.budgets``: sorted ascending (what the cross-sampling spec requires);
+    - ``train_variants``: null settings take train_rl's, and each seed becomes a model
+      ``<name>_s<seed>`` in ``models`` and ``evaluation.models``.
 
     Idempotent: a resolved config resolves to itself.
     """
@@ -248,6 +282,7 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
         if section[key] is None:
             section[key] = fallback
     cs["budgets"] = sorted(cs["budgets"])  # a sweep forks from the largest; the schema ensured distinct, with 0
+    _resolve_variants(config)
     task = config["task"]
     for entry in [*config["datasets"], config["train_dataset"]]:
         if entry.get("generator") == "organism":  # the task section is the one home of the organism's sizes
