@@ -33,3 +33,8 @@ def test_weighted_variant_moves_its_weights_and_logs_them(ci_run):
 def test_simplerl_like_variant_pays_a_kl_penalty(ci_run):
     m = pl.read_csv(ci_run / "train/simplerl/0/metrics.csv")
     assert "kl" in m.columns and m["kl"].max() > 0  # TRL logs the penalty's KL only with beta > 0
+
+
+def test_training_curves_are_drawn(ci_run):
+    for ext in ("pdf", "png"):
+        assert (ci_run / "figures" / f"training_curves.{ext}").stat().st_size > 1000

@@ -25,6 +25,7 @@ DATASETS = [d["name"] for d in config["datasets"]]
 DATASET_ENTRIES = {d["name"]: d for d in [*config["datasets"], config["train_dataset"]]}
 TRAIN_DATA = config["train_dataset"]["name"]
 VARIANTS = {v["name"]: v for v in config["train_variants"]}
+VARIANT_RUNS = [[v, s] for v in VARIANTS for s in VARIANTS[v]["seeds"]]  # (variant, seed) of every training run
 DUMP = config["dump"]
 STATS = config["stats"]
 CS = config["crosssample"]
@@ -221,9 +222,7 @@ def all_targets():
         targets += [out.pdf, out.png]
     if VARIANTS:
         out = rules.training_variants.output
-        targets += [out.csv, out.md, out.tex]
-        targets += [fill(rules.train_variant.output.metrics, variant=v, seed=s) for v in VARIANTS
-                    for s in VARIANTS[v]["seeds"]]
+        targets += [out.csv, out.md, out.tex, rules.training_curves.output.pdf, rules.training_curves.output.png]
     if CS["enabled"]:
         targets += [rules.crosssample_table.output.table, rules.crosssample_targets.output.csv,
                     rules.crosssample_targets.output.md]

@@ -109,3 +109,24 @@ rule train_variant:
         **job_resources("train"),
     script:
         "../scripts/train_variant.py"
+
+
+rule training_curves:
+    output:
+        pdf=report(f"{RUN}/figures/training_curves.pdf", category="Training variants",
+                   caption="../report/training_curves.rst"),
+        png=f"{RUN}/figures/training_curves.png",
+    input:
+        lib("training_curves.py"),
+        metrics=[fill(rules.train_variant.output.metrics, variant=v, seed=s) for v, s in VARIANT_RUNS],
+    params:
+        runs=VARIANT_RUNS,
+    log:
+        f"{RUN}/logs/figures/training_curves.log",
+    conda:
+        f"{ENVS}/analysis.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/training_curves.py"

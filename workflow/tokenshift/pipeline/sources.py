@@ -11,7 +11,7 @@ import ast
 from functools import cache
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # workflow/tokenshift
 
 
 def _module_file(module: str) -> Path | None:

@@ -1,0 +1,26 @@
+"""A rule's library inputs are the modules its script imports, transitively: editing one reruns the rule."""
+
+from __future__ import annotations
+
+from conftest import ROOT
+from tokenshift.pipeline.sources import script_sources
+
+LIB = ROOT / "workflow" / "tokenshift"
+
+
+def rel(paths: list[str]) -> set[str]:
+    return {str((LIB / p).resolve().relative_to(LIB.resolve())) for p in paths}
+
+
+def test_generate_depends_on_what_it_imports_and_their_imports():
+    deps = rel(script_sources(ROOT / "workflow" / "scripts" / "generate.py"))
+    # direct imports, and modules reached only through them (sampler -> decoding, keyed)
+    assert {"generation/sampler.py", "generation/vllm_backend.py", "files/shards.py", "files/parquet.py",
+            "models/decoding.py", "distributions/keyed.py", "pipeline/rulectx.py"} <= deps
+    assert not any(d.startswith(("figures/", "crosssample/", "training/")) for d in deps)
+
+
+def test_a_figure_rule_does_not_depend_on_model_code():
+    deps = rel(script_sources(ROOT / "workflow" / "scripts" / "training_curves.py"))
+    assert "figures/training.py" in deps and "figures/plotting.py" in deps
+    assert not any(d.startswith(("models/", "generation/", "training/")) for d in deps)
