@@ -128,7 +128,8 @@ def test_doc_links_resolve():
 # --- report captions ----------------------------------------------------------------------------
 
 OTHER_CAPTIONS = ["accuracy_table", "accuracy_figure", "shift_summary", "crosssampling_table",
-                  "crosssample_targets", "crosssample_accuracy", "crosssample_random", "crosssample_pairs"]
+                  "crosssample_targets", "crosssample_accuracy", "crosssample_random", "crosssample_pairs",
+                  "weight_gap", "training_variants", "training_curves"]
 
 
 @pytest.mark.parametrize("name", [*FIGURES, *OTHER_CAPTIONS])
