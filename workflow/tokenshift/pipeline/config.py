@@ -243,7 +243,8 @@ def _resolve_variants(config: dict[str, Any]) -> None:
     """Variant settings left null take train_rl's; every seed of a variant becomes a model, evaluated."""
     rl = config["train_rl"]
     for v in config["train_variants"]:
-        for key, fallback in (("epsilon_high", rl["epsilon_high"]), ("beta", rl["beta"]), ("loss_type", "dapo")):
+        for key, fallback in (("epsilon_high", rl["epsilon_high"]), ("beta", rl["beta"]), ("loss_type", "dapo"),
+                              ("steps", rl["steps"])):
             if v[key] is None:
                 v[key] = fallback
         for seed in v["seeds"]:
@@ -262,7 +263,7 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
     - ``dump.top_p``, ``dump.temperature``: the sampling ones (the dump analyses the
       distributions the responses were drawn from);
     - ``crosssample.n_samples``, ``crosssample.batch_size``: the sampling ones;
-    - ``crosssample.pairs``, ``stats.primary_pairs``: a list with the first pair's name;
+    - ``crosssample.pairs``: a list with the first pair's name; ``stats.primary_pairs``: every pair;
     - ``crosssample.budgets``: sorted ascending (what the cross-sampling spec requires);
     - ``train_variants``: null settings take train_rl's, and each seed becomes a model
       ``<name>_s<seed>`` in ``models`` and ``evaluation.models``.
@@ -277,7 +278,7 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
         (cs, "n_samples", sampling["n_samples"]),
         (cs, "batch_size", sampling["batch_size"]),
         (cs, "pairs", [first_pair]),
-        (stats, "primary_pairs", [first_pair]),
+        (stats, "primary_pairs", [p["name"] for p in config["pairs"]]),
     ):
         if section[key] is None:
             section[key] = fallback
@@ -299,6 +300,11 @@ def _check_resolved(config: dict[str, Any]) -> None:
     if sampling["backend"] == "vllm" and tp > max(gpus, 1):
         raise UserError(f"config key 'sampling.vllm.tensor_parallel_size': {tp} is more than the {gpus} GPU(s) a "
                         "generation job requests (jobs.generate.gpu)")
+    variants = config["train_variants"]
+    for i, v in enumerate(variants[1:], 1):  # the tables compare each variant with the first at equal training
+        if v["steps"] != variants[0]["steps"]:
+            raise UserError(f"config key 'train_variants.{i}.steps': {v['steps']} differs from the baseline's "
+                            f"({variants[0]['name']!r}, {variants[0]['steps']}); variants are compared at equal steps")
     cs = config["crosssample"]
     if cs["enabled"]:  # Table 1's targets are the swept pairs' own accuracies
         evaluated = set(config["evaluation"]["models"])
