@@ -22,6 +22,7 @@ include: "workflow/rules/generate.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/dump.smk"
 include: "workflow/rules/stats.smk"
+include: "workflow/rules/evolution.smk"
 include: "workflow/rules/crosssample.smk"
 
 

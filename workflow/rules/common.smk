@@ -7,7 +7,13 @@ from pathlib import Path
 
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
-from tokenshift.pipeline.config import model_source, prompt_model, resolve_config, validate_config  # noqa: E402
+from tokenshift.pipeline.config import (  # noqa: E402
+    checkpoint_steps,
+    model_source,
+    prompt_model,
+    resolve_config,
+    validate_config,
+)
 from tokenshift.errors import UserError  # noqa: E402
 from tokenshift.pipeline.sources import script_sources  # noqa: E402
 
@@ -26,6 +32,9 @@ DATASET_ENTRIES = {d["name"]: d for d in [*config["datasets"], config["train_dat
 TRAIN_DATA = config["train_dataset"]["name"]
 VARIANTS = {v["name"]: v for v in config["train_variants"]}
 VARIANT_RUNS = [[v, s] for v in VARIANTS for s in VARIANTS[v]["seeds"]]  # (variant, seed) of every training run
+CHECKPOINT_DIR = f"{RUN}/models/rl_checkpoints/checkpoint-{{step}}"  # TRL's name for the folder of a saved step
+CHECKPOINT_STEPS = checkpoint_steps(config["train_rl"]) if "rl" in config["models"] else []
+EVOLUTION = config["evolution"]["enabled"]
 DUMP = config["dump"]
 STATS = config["stats"]
 CS = config["crosssample"]
@@ -101,6 +110,8 @@ def model_dir(name):
         return fill(rules.convert_gguf.output.model, model=name)
     if source == "variant":
         return fill(rules.train_variant.output.model, variant=spec["variant"], seed=spec["seed"])
+    if source == "checkpoint":
+        return CHECKPOINT_DIR.format(step=spec["checkpoint"])
     trained = {"base": rules.train_base.output[0], "rl": rules.train_rl.output.model,
                "sft": rules.train_sft.output[0]}
     return trained[name]  # validation allows no other model without a source
@@ -223,6 +234,9 @@ def all_targets():
     if VARIANTS:
         out = rules.training_variants.output
         targets += [out.csv, out.md, out.tex, rules.training_curves.output.pdf, rules.training_curves.output.png]
+    if EVOLUTION:
+        out = rules.training_evolution.output
+        targets += [out.csv, out.pdf, out.png]
     if CS["enabled"]:
         targets += [rules.crosssample_table.output.table, rules.crosssample_targets.output.csv,
                     rules.crosssample_targets.output.md]

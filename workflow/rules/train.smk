@@ -58,7 +58,7 @@ rule train_sft:
 rule train_rl:
     output:
         model=directory(f"{RUN}/models/rl"),
-        checkpoints=directory(f"{RUN}/models/rl_checkpoints"),
+        checkpoints=[directory(CHECKPOINT_DIR.format(step=n)) for n in CHECKPOINT_STEPS],
     input:
         lib("train_rl.py"),
         train=get_train_data,
@@ -67,6 +67,7 @@ rule train_rl:
         train=config["train_rl"],
         grader=config["train_dataset"]["grader"],
         seed=config["seed"] + 1,
+        checkpoint_root=os.path.dirname(CHECKPOINT_DIR),
         **torch_params(),
     threads: config["threads"]
     log:

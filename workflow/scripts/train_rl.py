@@ -8,6 +8,7 @@ from tokenshift.training.dapo import train_dapo
 smk = snakemake  # noqa: F821
 with rule_context(smk):
     data = read_dataset(smk.input.train)
-    with atomic_dir(smk.output.model) as out, atomic_dir(smk.output.checkpoints) as ckpt:
+    # TRL writes checkpoint-<step> folders into one directory, the parent of the rule's checkpoint outputs
+    with atomic_dir(smk.output.model) as out, atomic_dir(smk.params.checkpoint_root) as ckpt:
         train_dapo(smk.input.init, data, smk.params.grader, smk.params.train, out, ckpt, smk.params.seed,
                    smk.params.device, smk.params.trust_remote_code)

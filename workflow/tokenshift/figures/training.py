@@ -46,3 +46,24 @@ def plot_training_curves(metrics: pl.DataFrame, pdf: str | Path, png: str | Path
         ax.set_xlabel("rollout step")
     axes[0][0].legend(title="variant")  # the reward panel: every run logs a reward
     save_figure(fig, pdf, png)
+
+
+def plot_evolution(table: pl.DataFrame, pdf: str | Path, png: str | Path, high: float) -> None:
+    """Fig. 29: per checkpoint step, (a) JS percentiles on the final model's responses, (b) the Jaccard
+    overlap of its JS > ``high`` positions with the final model's, (c) Mean@n with its 95% CI."""
+    from tokenshift.analysis.evolution import PERCENTILES
+
+    fig, axes = new_figure(12.0, 3.2, ncols=3)
+    for dataset, g in table.group_by("dataset", maintain_order=True):
+        suffix = f" ({dataset[0]})" if table["dataset"].n_unique() > 1 else ""
+        x = g["step"].to_numpy()
+        for q, c in zip(PERCENTILES, sns.color_palette("viridis", len(PERCENTILES))):
+            axes[0].plot(x, g[f"js_p{q}"].to_numpy(), marker="o", markersize=3, color=c, label=f"p{q}{suffix}")
+        axes[1].plot(x, g["jaccard_final"].to_numpy(), marker="o", markersize=3, label=dataset[0])
+        axes[2].errorbar(x, g["mean_at_n"].to_numpy(), capsize=2, marker="o", markersize=3, label=dataset[0],
+                         yerr=[(g["mean_at_n"] - g["ci_low"]).to_numpy(), (g["ci_high"] - g["mean_at_n"]).to_numpy()])
+    axes[0].set(title="(a) JS percentiles vs base", xlabel="RL step", ylabel="JS (nats)", yscale="log")
+    axes[0].legend(fontsize="small")
+    axes[1].set(title=f"(b) Jaccard with final JS > {high:g} set", xlabel="RL step", ylim=(0, 1.05))
+    axes[2].set(title="(c) Mean@n (95% CI)", xlabel="RL step", ylabel="accuracy")
+    save_figure(fig, pdf, png)

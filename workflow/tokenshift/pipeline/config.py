@@ -117,7 +117,7 @@ def _schema_order(instance: Any, schema: dict[str, Any]) -> None:
 
 # Models that the pipeline trains itself when the config gives them no source.
 TRAINED_MODELS = ("base", "rl", "sft")
-MODEL_SOURCES = ("path", "hub", "gguf", "variant")
+MODEL_SOURCES = ("path", "hub", "gguf", "variant", "checkpoint")
 # The organism's two splits, by their shorthand names.
 ORGANISM_SPLITS = ("eval", "train")
 
@@ -136,15 +136,18 @@ def prompt_model(config: dict[str, Any]) -> str:
     return "base" if "base" in config["models"] else config["pairs"][0]["base"]
 
 
-def _check_models(models: dict[str, Any], variants: list[str]) -> None:
+def _check_models(models: dict[str, Any], variants: list[str], train_rl: dict[str, Any]) -> None:
     for name, spec in models.items():
         given = [k for k in MODEL_SOURCES if k in spec]
         if len(given) > 1:
-            raise UserError(f"config key 'models.{name}': give one of path, hub, gguf, variant, not "
+            raise UserError(f"config key 'models.{name}': give one of {', '.join(MODEL_SOURCES)}, not "
                             f"{' and '.join(given)}")
         if given == ["variant"] and (spec["variant"] not in variants or "seed" not in spec):
             raise UserError(f"config key 'models.{name}.variant': needs a seed and one of the train_variants "
                             f"{variants}")
+        if given == ["checkpoint"] and spec["checkpoint"] not in checkpoint_steps(train_rl):
+            raise UserError(f"config key 'models.{name}.checkpoint': train_rl saves steps "
+                            f"{checkpoint_steps(train_rl)}, not {spec['checkpoint']}")
         if "seed" in spec and given != ["variant"]:
             raise UserError(f"config key 'models.{name}.seed': only a variant model has a seed")
         if given == ["path"] and spec["path"] is None:
@@ -201,7 +204,7 @@ def _check_cross_references(config: dict[str, Any]) -> None:
             raise UserError(f"config key 'train_variants.{i}.weighting': {v['weighting']!r} weights tokens by their "
                             "KL to the sampling policy, which is 0 everywhere with train_rl.steps_per_generation 1")
     known = set(config["models"]) | {variant_model(v, s) for v in config["train_variants"] for s in v["seeds"]}
-    _check_models(config["models"], variants)
+    _check_models(config["models"], variants, config["train_rl"])
     _check_datasets(config)
     for i, pair in enumerate(config["pairs"]):
         for role in ("base", "tuned"):
@@ -239,6 +242,32 @@ def variant_model(variant: dict[str, Any], seed: int) -> str:
     return f"{variant['name']}_s{seed}"
 
 
+def checkpoint_steps(train_rl: dict[str, Any]) -> list[int]:
+    """The steps at which train_rl saves a checkpoint (every save_every optimiser steps)."""
+    return list(range(train_rl["save_every"], train_rl["steps"] + 1, train_rl["save_every"]))
+
+
+def _resolve_evolution(config: dict[str, Any]) -> None:
+    """With evolution on, every saved step N of train_rl becomes a model rl_step<N>, evaluated."""
+    evo, rl = config["evolution"], config["models"].get("rl")
+    missing = []  # what the evolution needs: rl's checkpoints, and the final rl model's dump on its responses
+    if rl is None or model_source(rl) is not None:
+        missing.append("rl trained by the pipeline (its checkpoints)")
+    if not any(p["base"] == "base" and p["tuned"] == "rl" for p in config["pairs"]):
+        missing.append("a pair with base: base and tuned: rl")
+    if config["dump"]["responses"] != "tuned":
+        missing.append("dump.responses: tuned")
+    if evo["enabled"] is None:
+        evo["enabled"] = not missing
+    if evo["enabled"] and missing:
+        raise UserError(f"config key 'evolution.enabled': the training evolution needs {'; '.join(missing)}")
+    if evo["enabled"]:
+        for step in checkpoint_steps(config["train_rl"]):
+            config["models"].setdefault(f"rl_step{step}", {"checkpoint": step})
+            if f"rl_step{step}" not in config["evaluation"]["models"]:
+                config["evaluation"]["models"].append(f"rl_step{step}")
+
+
 def _resolve_variants(config: dict[str, Any]) -> None:
     """Variant settings left null take train_rl's; every seed of a variant becomes a model, evaluated."""
     rl = config["train_rl"]
@@ -266,7 +295,9 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
     - ``crosssample.pairs``: a list with the first pair's name; ``stats.primary_pairs``: every pair;
     - ``crosssample.budgets``: sorted ascending (what the cross-sampling spec requires);
     - ``train_variants``: null settings take train_rl's, and each seed becomes a model
-      ``<name>_s<seed>`` in ``models`` and ``evaluation.models``.
+      ``<name>_s<seed>`` in ``models`` and ``evaluation.models``;
+    - ``evolution.enabled``: on when the pipeline trains rl; then each checkpoint step N becomes a
+      model ``rl_step<N>`` in ``models`` and ``evaluation.models``.
 
     Idempotent: a resolved config resolves to itself.
     """
@@ -284,6 +315,7 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
             section[key] = fallback
     cs["budgets"] = sorted(cs["budgets"])  # a sweep forks from the largest; the schema ensured distinct, with 0
     _resolve_variants(config)
+    _resolve_evolution(config)
     task = config["task"]
     for entry in [*config["datasets"], config["train_dataset"]]:
         if entry.get("generator") == "organism":  # the task section is the one home of the organism's sizes
