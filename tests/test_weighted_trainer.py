@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from conftest import save_tiny_model
 from datasets import Dataset
 from tokenshift.errors import UserError
 from tokenshift.models.loading import load_model, load_tokenizer
-from tokenshift.training.weighted import WeightedGRPOTrainer
+from tokenshift.training.weighted import WeightedGRPOTrainer, informative_rows
 from tokenshift.training.weighting import AlphaSchedule, k3, token_weights
 from trl import GRPOConfig
 
@@ -19,7 +21,13 @@ def length_reward(completions: list[str], **_) -> list[float]:
     return [float(len(c) % 3) for c in completions]
 
 
-def make_trainer(tmp_path, weighting="sigmoid", steps_per_generation=2, max_steps=4):
+def some_groups_flat_reward(completions: list[str], prompts: list[str], **_) -> list[float]:
+    """Equal rewards within the groups of two of the four prompts (zero-variance groups), varied elsewhere."""
+    return [1.0 if p.startswith(("12", "7")) else float(len(c) % 3) for c, p in zip(completions, prompts)]
+
+
+def make_trainer(tmp_path, weighting="sigmoid", steps_per_generation=2, max_steps=4, reward=length_reward,
+                 dynamic_sampling=False):
     model_dir = save_tiny_model(tmp_path / "m", seed=0)
     tok = load_tokenizer(model_dir)
     args = GRPOConfig(output_dir=str(tmp_path / "out"), max_steps=max_steps, learning_rate=5e-3, loss_type="dapo",
@@ -28,8 +36,9 @@ def make_trainer(tmp_path, weighting="sigmoid", steps_per_generation=2, max_step
                       save_strategy="no", remove_unused_columns=False, gradient_checkpointing=False, bf16=False,
                       disable_dropout=True)
     data = Dataset.from_dict({"prompt": ["12+3=", "7+8=", "40+2=", "9+9="] * 4})
-    return WeightedGRPOTrainer(model=load_model(model_dir), reward_funcs=length_reward, args=args, train_dataset=data,
-                               processing_class=tok, weighting=weighting, alpha=AlphaSchedule(end_alpha=50.0), s=0.3)
+    return WeightedGRPOTrainer(model=load_model(model_dir), reward_funcs=reward, args=args, train_dataset=data,
+                               processing_class=tok, weighting=weighting, alpha=AlphaSchedule(end_alpha=50.0), s=0.3,
+                               dynamic_sampling=dynamic_sampling)
 
 
 def test_weights_move_after_the_first_mini_batch_of_each_rollout(tmp_path):
@@ -78,3 +87,20 @@ def test_a_weighted_run_whose_weights_never_move_fails(tmp_path):
     trainer = make_trainer(tmp_path, max_steps=1)  # one update: the first mini-batch, where KL_old = 0
     with pytest.raises(UserError, match="every weight stayed 1"):
         trainer.train()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.sampled_from([0.0, 1.0]), min_size=4, max_size=4), min_size=1, max_size=6))
+def test_informative_rows_are_the_groups_with_unequal_rewards(groups):
+    rewards = torch.tensor(groups)
+    advantages = ((rewards - rewards.mean(1, keepdim=True)) / (rewards.std(1, keepdim=True) + 1e-4)).flatten()
+    expect = [len(set(g)) > 1 for g in groups for _ in g]
+    assert informative_rows(advantages, 4).tolist() == expect
+
+
+def test_dynamic_sampling_drops_exactly_the_zero_variance_groups(tmp_path):
+    trainer = make_trainer(tmp_path, weighting="none", reward=some_groups_flat_reward, dynamic_sampling=True)
+    trainer.train()
+    logged = [h for h in trainer.state.log_history if "dynamic_sampling/dropped_share" in h]
+    assert logged and all(h["dynamic_sampling/dropped_share"] == h["frac_reward_zero_std"] for h in logged)
+    assert all(h["dynamic_sampling/dropped_share"] >= 0.5 for h in logged)  # two of four prompts at least

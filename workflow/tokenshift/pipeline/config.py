@@ -273,7 +273,7 @@ def _resolve_variants(config: dict[str, Any]) -> None:
     rl = config["train_rl"]
     for v in config["train_variants"]:
         for key, fallback in (("epsilon_high", rl["epsilon_high"]), ("beta", rl["beta"]), ("loss_type", "dapo"),
-                              ("steps", rl["steps"])):
+                              ("steps", rl["steps"]), ("dynamic_sampling", rl["dynamic_sampling"])):
             if v[key] is None:
                 v[key] = fallback
         for seed in v["seeds"]:

@@ -74,7 +74,8 @@ def train_dapo(model_dir: str | Path, data: pl.DataFrame, grader: str, cfg: dict
     args = dapo_config(cfg, Path(checkpoint_dir), seed, target.type, variant, save_checkpoints)
     trainer = WeightedGRPOTrainer(model=model, reward_funcs=correctness_reward(grader), args=args,
                                   train_dataset=rows, processing_class=tok, weighting=variant["weighting"],
-                                  alpha=AlphaSchedule(**variant["alpha"]), s=variant["s"])
+                                  alpha=AlphaSchedule(**variant["alpha"]), s=variant["s"],
+                                  dynamic_sampling=variant.get("dynamic_sampling", cfg["dynamic_sampling"]))
     trainer.train()
     trainer.model.eval()
     trainer.model.save_pretrained(str(out_dir), safe_serialization=True)

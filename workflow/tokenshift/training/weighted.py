@@ -13,6 +13,12 @@ is refused. Even then KL_old is 0 on the first mini-batch after each rollout (no
 yet). Each update logs the KL's mean and 95th percentile, w's mean, min and max, and the share of
 tokens with w ≠ 1; a weighted run whose weights never moved fails at the end instead of
 passing as weighted.
+
+DAPO's dynamic sampling (``dynamic_sampling=True``): a group whose rollouts all earned the same
+reward has zero advantages and teaches nothing, yet under DAPO's token-level loss its tokens still
+count in the normaliser and dilute every other token's update. Such groups are dropped from the
+loss (their completion mask is zeroed and the token count recomputed). DAPO also refills the batch
+with freshly sampled groups until it is full; here the batch shrinks instead.
 """
 
 from __future__ import annotations
@@ -36,12 +42,21 @@ def check_weighting_setup(weighting: str, steps_per_generation: int, num_iterati
                         f"({gradient_accumulation_steps}); use steps_per_generation >= 2")
 
 
+def informative_rows(advantages: torch.Tensor, group: int) -> torch.Tensor:
+    """Rows whose group (``group`` consecutive rollouts of one prompt) has any nonzero advantage.
+
+    A group's advantages are all 0 exactly when its rewards are all equal (group-normalised
+    advantages of unequal rewards cannot all vanish)."""
+    return (advantages.reshape(-1, group) != 0).any(dim=1).repeat_interleave(group)
+
+
 class WeightedGRPOTrainer(GRPOTrainer):
     """GRPOTrainer whose advantages are scaled per token by a divergence weighting (``none`` = plain)."""
 
     def __init__(self, *args, weighting: str = "none", alpha: AlphaSchedule = CONSTANT_ZERO, s: float = 0.0,
-                 **kwargs):
+                 dynamic_sampling: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
+        self.dynamic_sampling = dynamic_sampling
         check_weighting_setup(weighting, self.args.steps_per_generation, self.num_iterations,
                               self.args.gradient_accumulation_steps)
         self.weighting, self.alpha, self.s = weighting, alpha, s
@@ -50,6 +65,16 @@ class WeightedGRPOTrainer(GRPOTrainer):
     def rollout_step(self) -> int:
         """Rollouts done so far: the α schedule counts these, not optimiser steps."""
         return self.state.global_step // (self.args.steps_per_generation * self.num_iterations)
+
+    def _generate_and_score_completions(self, inputs):
+        out = super()._generate_and_score_completions(inputs)
+        if self.dynamic_sampling:
+            keep = informative_rows(out["advantages"], self.num_generations)
+            out["completion_mask"] = out["completion_mask"] * keep.unsqueeze(1).to(out["completion_mask"].dtype)
+            out["num_items_in_batch"] = self.accelerator.gather(out["completion_mask"].sum()).sum()
+            mode = "train" if self.model.training else "eval"
+            self._metrics[mode]["dynamic_sampling/dropped_share"].append(1.0 - float(keep.float().mean()))
+        return out
 
     def _compute_loss(self, model, inputs):
         if self.weighting == "none":
