@@ -99,7 +99,8 @@ def lib(script):
 
 def model_dir(name):
     """Where model ``name`` lives: its local path, the hub reference or GGUF conversion that stands for it,
-    else the output of the rule that trains it (a training variant's, or train_base/rl/sft)."""
+    else the output of the rule that trains it (a training variant's, a checkpoint of train_rl, or
+    train_base/rl/sft; sft_matched is train_sft at RL's budget)."""
     spec = config["models"][name]
     source = model_source(spec)
     if source == "path":
@@ -113,7 +114,8 @@ def model_dir(name):
     if source == "checkpoint":
         return CHECKPOINT_DIR.format(step=spec["checkpoint"])
     trained = {"base": rules.train_base.output[0], "rl": rules.train_rl.output.model,
-               "sft": rules.train_sft.output[0]}
+               "sft": fill(rules.train_sft.output[0], sft="sft"),
+               "sft_matched": fill(rules.train_sft.output[0], sft="sft_matched")}
     return trained[name]  # validation allows no other model without a source
 
 

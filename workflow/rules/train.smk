@@ -2,6 +2,17 @@
 # comparison model from base, whatever base is (the organism, or a pretrained model).
 
 
+def sft_settings(name):
+    """train_sft's settings for model sft; for sft_matched, RL's budget: train_rl's optimiser steps, and
+    as many solutions in all as RL drew prompts (prompts_per_step per rollout, one rollout per
+    steps_per_generation steps), so SFT and RL see the same number of problems in the same number of steps."""
+    if name == "sft":
+        return config["train_sft"]
+    rl = config["train_rl"]
+    prompts = rl["prompts_per_step"] * -(-rl["steps"] // rl["steps_per_generation"])
+    return {**config["train_sft"], "steps": rl["steps"], "batch_size": max(1, prompts // rl["steps"])}
+
+
 rule train_base:
     output:
         directory(f"{RUN}/models/base"),
@@ -31,22 +42,24 @@ rule train_base:
 
 rule train_sft:
     output:
-        directory(f"{RUN}/models/sft"),
+        directory(f"{RUN}/models/{{sft}}"),
     input:
         lib("train_sft.py"),
         train=get_train_data,
         init=lambda w: model_dir("base"),
     params:
-        train=config["train_sft"],
+        train=lambda w: sft_settings(w.sft),
         slip_prob=0.0,
         organism=config["train_dataset"].get("generator") == "organism",
         seed=config["seed"] + 2,
         **torch_params(),
+    wildcard_constraints:
+        sft="sft|sft_matched",
     threads: config["threads"]
     log:
-        f"{RUN}/logs/train_sft.log",
+        f"{RUN}/logs/train_{{sft}}.log",
     benchmark:
-        f"{RUN}/benchmarks/train_sft.tsv"
+        f"{RUN}/benchmarks/train_{{sft}}.tsv"
     conda:
         f"{ENVS}/torch.yaml"
     resources:

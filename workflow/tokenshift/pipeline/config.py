@@ -116,7 +116,7 @@ def _schema_order(instance: Any, schema: dict[str, Any]) -> None:
 
 
 # Models that the pipeline trains itself when the config gives them no source.
-TRAINED_MODELS = ("base", "rl", "sft")
+TRAINED_MODELS = ("base", "rl", "sft", "sft_matched")
 MODEL_SOURCES = ("path", "hub", "gguf", "variant", "checkpoint")
 # The organism's two splits, by their shorthand names.
 ORGANISM_SPLITS = ("eval", "train")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import sys
+from importlib import metadata
 from collections.abc import Iterator
 from typing import Any, TextIO
 
@@ -21,9 +23,28 @@ def _limit_threads(n: int) -> None:
         torch.set_num_threads(n)
 
 
+PROVENANCE_PACKAGES = ("tokenshift", "torch", "transformers", "trl", "snakemake", "polars")
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def provenance(smk: Any) -> str:
+    """One JSON line: the rule, its resolved params (exactly what the script reads), its wildcards and the
+    versions of the packages that shape its numbers; the first line of every rule's log."""
+    record = {"rule": getattr(smk, "rule", None), "wildcards": dict(getattr(smk, "wildcards", {}).items()),
+              "params": dict(smk.params.items()), "versions": {p: _version(p) for p in PROVENANCE_PACKAGES}}
+    return "provenance: " + json.dumps(record, sort_keys=True, default=str)
+
+
 @contextlib.contextmanager
 def rule_context(smk: Any) -> Iterator[TextIO]:
-    """Send stdout and stderr (progress bars, trainer metrics, logging) to the rule's log; use its threads.
+    """Send stdout and stderr (progress bars, trainer metrics, logging) to the rule's log, opened by the
+    rule's provenance line; use its threads.
 
     Yields the log stream so progress bars can write to it explicitly. A UserError (bad
     input found before heavy work) becomes one line in the log and exit code 1, not a traceback.
@@ -35,6 +56,7 @@ def rule_context(smk: Any) -> Iterator[TextIO]:
         stack.enter_context(contextlib.redirect_stderr(stream))
         stack.enter_context(contextlib.redirect_stdout(stream))
         logging.basicConfig(stream=stream, level=logging.INFO, force=True)
+        print(provenance(smk), file=stream, flush=True)
         try:
             yield stream
         except UserError as exc:
