@@ -29,7 +29,8 @@ def test_shipped_configs_are_valid(path):
 
 
 def _leaves(node, path=()):
-    if isinstance(node, dict) and node:
+    """Dotted keys and values of a config; a free-form map (models) is one leaf, as its schema default is."""
+    if isinstance(node, dict) and node and path != ("models",):
         for k, v in node.items():
             yield from _leaves(v, (*path, k))
     else:
@@ -70,7 +71,10 @@ def test_resolve_fills_every_null_from_the_key_it_follows():
     cfg = _resolved({"sampling": {"top_p": 0.7, "temperature": 0.5, "n_samples": 3, "batch_size": 5}})
     assert (cfg["dump"]["top_p"], cfg["dump"]["temperature"]) == (0.7, 0.5)
     assert (cfg["crosssample"]["n_samples"], cfg["crosssample"]["batch_size"]) == (3, 5)
-    assert cfg["crosssample"]["pairs"] == cfg["stats"]["primary_pairs"] == [cfg["pairs"][0]["name"]]
+    assert cfg["crosssample"]["pairs"] == [cfg["pairs"][0]["name"]]
+    assert cfg["stats"]["primary_pairs"] == [p["name"] for p in cfg["pairs"]]
+    assert cfg["evolution"]["enabled"] is True  # the schema's rl is trained by the pipeline
+    assert "rl_step25" in cfg["models"] and "rl_step150" in cfg["evaluation"]["models"]
 
 
 def test_resolve_keeps_explicit_values_and_is_idempotent():
@@ -111,7 +115,7 @@ def test_resolved_config_has_no_null_left_but_the_ones_that_mean_none():
     ({"sampling": {"vllm": {"tensor_parallel_size": 0}}}, "sampling.vllm.tensor_parallel_size': 0 is less than"),
     ({"model": {"dtype": "float32"}}, "model.dtype' is not allowed"),
     ({"models": {"base": {"path": "a", "gguf": "b.gguf"}, "rl": {}, "sft": {}}},
-     "models.base': give one of path, hub, gguf, variant, not path and gguf"),
+     "models.base': give one of path, hub, gguf, variant, checkpoint, not path and gguf"),
     ({"models": {"base": {"path": "a", "revision": "main"}, "rl": {}, "sft": {}}},
      "models.base.revision': only a hub model has a revision"),
     ({"models": {"rl": {}}, "pairs": [{"name": "p", "base": "rl", "tuned": "rl"}]},
@@ -139,6 +143,17 @@ def test_resolved_config_has_no_null_left_but_the_ones_that_mean_none():
     ({"train_variants": [{"name": "w", "weighting": "cubic"}]}, "train_variants.0.weighting'"),
     ({"train_variants": [{"name": "w_1"}]}, "train_variants.0.name'"),
     ({"train_variants": [{"name": "w"}, {"name": "w"}]}, "train_variants': names must be unique"),
+    ({"train_variants": [{"name": "a", "steps": 10}, {"name": "b"}]},
+     "train_variants.1.steps': 150 differs from the baseline's ('a', 10)"),
+    ({"models": {"base": {}, "rl": {"path": "p"}}, "evaluation": {"models": ["base"]}, "pairs": [
+        {"name": "rl", "base": "base", "tuned": "rl"}], "evolution": {"enabled": True}},
+     "evolution.enabled': the training evolution needs rl trained by the pipeline"),
+    ({"dump": {"responses": "base"}, "evolution": {"enabled": True}}, "evolution.enabled': the training evolution needs dump.responses: tuned"),
+    ({"models": {"base": {}, "rl": {}, "sft": {}, "r7": {"checkpoint": 7}}},
+     "models.r7.checkpoint': train_rl saves steps [25, 50, 75, 100, 125, 150], not 7"),
+    ({"finetuning_data": {"pairs": ["nope"]}}, "finetuning_data.pairs': unknown pair 'nope'"),
+    ({"datasets": [{"name": "finetuning", "generator": "organism", "split": "eval"}]},
+     "datasets': the name 'finetuning' is reserved"),
     ({"models": {"base": {}, "rl": {}, "sft": {}, "x": {"variant": "nope", "seed": 0}}},
      "models.x.variant': needs a seed and one of the train_variants"),
 ])
@@ -148,7 +163,8 @@ def test_cross_reference_errors_name_the_key(patch, message):
 
 
 def test_evaluation_subset_is_fine_without_cross_sampling():
-    cfg = _resolved({"evaluation": {"models": ["base"]}, "crosssample": {"enabled": False}})
+    cfg = _resolved({"evaluation": {"models": ["base"]}, "crosssample": {"enabled": False},
+                     "evolution": {"enabled": False}})
     assert cfg["evaluation"]["models"] == ["base"]
 
 
@@ -168,7 +184,8 @@ def test_key_order_of_the_yaml_does_not_matter():
     cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
     cfg["pairs"] = [{"name": "rl", "base": "base", "tuned": "rl"}]
     cfg["models"] = {"base": {}, "rl": {"path": "elsewhere"}}
-    cfg["evaluation"] = {"models": ["base", "rl"], **cfg.get("evaluation", {})}
+    cfg["evaluation"] = {**cfg.get("evaluation", {}), "models": ["base", "rl"]}
+    cfg["finetuning_data"] = {}
 
     def reverse(node):
         if isinstance(node, dict):

@@ -24,7 +24,9 @@ def test_every_foundation_target_exists(ci_run):
     assert any((ci_run / "models" / "rl_checkpoints").glob("checkpoint-*/model.safetensors"))
     acc = pl.read_csv(ci_run / "tables" / "accuracy.csv")
     assert acc.columns == ["model", "dataset", "n_problems", "n_samples", "mean_at_n", "ci_low", "ci_high"]
-    assert sorted(acc["model"]) == ["base", "dapo_s0", "highkl_s0", "rl", "sft", "simplerl_s0"]  # with the variants
+    # with the variants, rl's checkpoints and the matched SFT
+    assert sorted(acc["model"]) == ["base", "dapo_s0", "highkl_s0", "rl", "rl_step16", "rl_step8", "sft", "sft_matched",
+                                    "simplerl_s0"]
     assert (acc["ci_low"] <= acc["mean_at_n"]).all() and (acc["mean_at_n"] <= acc["ci_high"]).all()
     for ext in ("pdf", "png"):
         assert (ci_run / "figures" / f"accuracy.{ext}").stat().st_size > 1000

@@ -50,3 +50,19 @@ def test_every_rule_log_opens_with_its_provenance(ci_run):
     for log in logs:
         record = provenance(log)
         assert record["rule"] and record["versions"]["torch"] and record["versions"]["tokenshift"]
+
+
+def test_finetuning_data_is_sampled_and_analysed_at_top_p_1(ci_run):
+    """ci: the rl pair on the first 16 training prompts (Fig. 36-38), beside the eval set."""
+    from tokenshift.files.parquet import read_metadata
+
+    path = ci_run / "dump" / "rl" / "finetuning.parquet"
+    assert read_metadata(path)["top_p"] == 1.0
+    d = pl.read_parquet(path, columns=["problem_id", "js", "js_full"])
+    assert d["problem_id"].n_unique() == 16 and (d["js"] == d["js_full"]).all()
+    assert provenance(ci_run / "logs" / "generate" / "rl" / "finetuning.log")["params"]["sampling"]["top_p"] == 1.0
+    summary = pl.read_csv(ci_run / "tables" / "shift_summary.csv")
+    assert ("rl", "finetuning") in set(zip(summary["pair"], summary["dataset"]))
+    js = pl.read_parquet(ci_run / "stats" / "js_percentiles.parquet")
+    labels = js.filter(pl.col("column") == "js").group_by("dataset").agg(pl.col("top_p").unique())
+    assert {r["dataset"]: r["top_p"] for r in labels.iter_rows(named=True)} == {"eval": [0.9], "finetuning": [1.0]}

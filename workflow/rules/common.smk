@@ -8,6 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 from tokenshift.pipeline.config import (  # noqa: E402
+    FINETUNING,
     checkpoint_steps,
     model_source,
     prompt_model,
@@ -29,6 +30,9 @@ MODEL_NAMES = "|".join(map(re.escape, config["models"]))  # wildcard constraint:
 DATASETS = [d["name"] for d in config["datasets"]]
 # Every prompt set of the run by name: the analysed ones and the one training learns from.
 DATASET_ENTRIES = {d["name"]: d for d in [*config["datasets"], config["train_dataset"]]}
+FT = config["finetuning_data"]
+if FT["pairs"]:  # the training prompts, sampled and analysed at their own top_p (paper Fig. 36-38)
+    DATASET_ENTRIES[FINETUNING] = {**config["train_dataset"], "name": FINETUNING, "limit": FT["limit"]}
 TRAIN_DATA = config["train_dataset"]["name"]
 VARIANTS = {v["name"]: v for v in config["train_variants"]}
 VARIANT_RUNS = [[v, s] for v in VARIANTS for s in VARIANTS[v]["seeds"]]  # (variant, seed) of every training run
@@ -169,7 +173,20 @@ def get_pair_models(w):
     return {f"{p}_{role}": model_dir(PAIRS[p][role]) for p in PAIRS for role in ("base", "tuned")}
 
 
-DUMPS = [(pair, dataset) for pair in PAIRS for dataset in DATASETS]
+DUMPS = [(pair, dataset) for pair in PAIRS for dataset in DATASETS] + [(pair, FINETUNING) for pair in FT["pairs"]]
+
+
+def sampling_settings(dataset):
+    """The generate rule's sampling settings; the fine-tuning prompts take finetuning_data.top_p."""
+    s = pick(config["sampling"], "temperature", "top_p", "max_new_tokens", "n_samples", "batch_size", "dtype",
+             "backend", "vllm")
+    return {**s, "top_p": FT["top_p"]} if dataset == FINETUNING else s
+
+
+def dump_settings(dataset):
+    """The dump rule's settings; the fine-tuning prompts are analysed at the top_p they were sampled with."""
+    s = pick(DUMP, "top_p", "temperature", "extra_top_p", "batch_size", "chunk", "dtype", "answer_marker")
+    return {**s, "top_p": FT["top_p"]} if dataset == FINETUNING else s
 
 
 def get_dumps():

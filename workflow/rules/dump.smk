@@ -11,7 +11,7 @@ rule dump:
         lib("dump.py"),
         unpack(get_dump_inputs),
     params:
-        settings=pick(DUMP, "top_p", "temperature", "extra_top_p", "batch_size", "chunk", "dtype", "answer_marker"),
+        settings=lambda w: dump_settings(w.dataset),
         shard=shard_param("dump"),
         **torch_params(),
     wildcard_constraints:

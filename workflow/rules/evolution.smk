@@ -16,7 +16,7 @@ rule dump_checkpoint:
         responses=lambda w: get_generations("rl", w.dataset),
         correct=lambda w: get_scores("rl", w.dataset),
     params:
-        settings=pick(DUMP, "top_p", "temperature", "extra_top_p", "batch_size", "chunk", "dtype", "answer_marker"),
+        settings=lambda w: dump_settings(w.dataset),
         shard={"index": 0, "count": 1},
         **torch_params(),
     wildcard_constraints:

@@ -12,8 +12,7 @@ rule generate:
         model=lambda w: model_dir(w.model),
         dataset=get_dataset,
     params:
-        sampling=pick(config["sampling"], "temperature", "top_p", "max_new_tokens", "n_samples", "batch_size", "dtype",
-                      "backend", "vllm"),
+        sampling=lambda w: sampling_settings(w.dataset),
         seed=config["seed"],
         shard=shard_param("generate"),
         **torch_params(),

@@ -15,6 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from tokenshift.files.markdown import markdown_table
+from tokenshift.files.parquet import read_metadata
 
 KEYS = ["pair", "dataset"]
 RANK_BINS = [(1, 1, "1"), (2, 2, "2"), (3, 3, "3"), (4, 5, "4-5"), (6, 10, "6-10"), (11, None, ">10")]
@@ -41,8 +42,10 @@ class StatsParams:
 
 
 def scan_dumps(entries: list[tuple[str, str, str | Path]]) -> pl.LazyFrame:
-    """One lazy frame over several dumps, tagged with their ``pair`` and ``dataset``."""
-    frames = [pl.scan_parquet(path).with_columns(pair=pl.lit(pair), dataset=pl.lit(dataset))
+    """One lazy frame over several dumps, tagged with their ``pair``, ``dataset`` and the top_p of their ``js``
+    column (``js_top_p``, from the file's metadata: datasets may be analysed at different top_p)."""
+    frames = [pl.scan_parquet(path).with_columns(pair=pl.lit(pair), dataset=pl.lit(dataset),
+                                                 js_top_p=pl.lit(read_metadata(path).get("top_p"), pl.Float64))
               for pair, dataset, path in entries]
     return pl.concat(frames, how="diagonal_relaxed")
 
@@ -77,10 +80,14 @@ def _percentiles(col: str, qs: list[float]) -> list[pl.Expr]:
 def js_percentiles(lf: pl.LazyFrame, p: StatsParams) -> pl.DataFrame:
     """Fig 1/8/26/28: the JS value at each percentile, for every JS column (top_p) present."""
     parts = []
+    has_tp = "js_top_p" in lf.collect_schema().names()
     for col, tp in js_columns(lf, p.top_p).items():
-        q = (lf.select(*KEYS, col).filter(pl.col(col).is_not_null()).group_by(KEYS)
-             .agg(_percentiles(col, list(p.percentiles))).explode("percentile", "_lo", "_hi", "_w")
-             .select(*KEYS, pl.lit(tp).alias("top_p"), pl.lit(col).alias("column"), "percentile",
+        # the js column's top_p is the dump's own when known, else the run's analysis top_p
+        top_p = pl.col("js_top_p").first().fill_null(tp) if col == "js" and has_tp else pl.lit(tp, pl.Float64)
+        q = (lf.select(*KEYS, col, *(["js_top_p"] if has_tp else [])).filter(pl.col(col).is_not_null())
+             .group_by(KEYS).agg(top_p.alias("top_p"), *_percentiles(col, list(p.percentiles)))
+             .explode("percentile", "_lo", "_hi", "_w")
+             .select(*KEYS, "top_p", pl.lit(col).alias("column"), "percentile",
                      (pl.col("_lo") + (pl.col("_hi") - pl.col("_lo")) * pl.col("_w")).cast(pl.Float64).alias("js")))
         parts.append(q)
     return pl.concat(parts).collect().sort(KEYS + ["top_p", "percentile"])

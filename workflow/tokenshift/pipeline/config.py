@@ -118,6 +118,8 @@ def _schema_order(instance: Any, schema: dict[str, Any]) -> None:
 # Models that the pipeline trains itself when the config gives them no source.
 TRAINED_MODELS = ("base", "rl", "sft", "sft_matched")
 MODEL_SOURCES = ("path", "hub", "gguf", "variant", "checkpoint")
+# The dataset name of the fine-tuning-data analysis (the first training prompts, finetuning_data).
+FINETUNING = "finetuning"
 # The organism's two splits, by their shorthand names.
 ORGANISM_SPLITS = ("eval", "train")
 
@@ -221,6 +223,11 @@ def _check_cross_references(config: dict[str, Any]) -> None:
         for name in config[section][leaf] or []:
             if name not in names:
                 raise UserError(f"config key '{key}': unknown pair {name!r}; known: {sorted(names)}")
+    for name in config["finetuning_data"]["pairs"]:
+        if name not in names:
+            raise UserError(f"config key 'finetuning_data.pairs': unknown pair {name!r}; known: {sorted(names)}")
+    if FINETUNING in [d["name"] for d in config["datasets"]] + [config["train_dataset"]["name"]]:
+        raise UserError(f"config key 'datasets': the name {FINETUNING!r} is reserved for the fine-tuning-data analysis")
     cs = config["crosssample"]
     lists = [("crosssample.eps", cs["eps"])] + [
         (f"crosssample.eps_by.{i}.{r}", entry[r]) for i, entry in enumerate(cs["eps_by"])
