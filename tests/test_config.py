@@ -148,7 +148,8 @@ def test_resolved_config_has_no_null_left_but_the_ones_that_mean_none():
     ({"models": {"base": {}, "rl": {"path": "p"}}, "evaluation": {"models": ["base"]}, "pairs": [
         {"name": "rl", "base": "base", "tuned": "rl"}], "evolution": {"enabled": True}},
      "evolution.enabled': the training evolution needs rl trained by the pipeline"),
-    ({"dump": {"responses": "base"}, "evolution": {"enabled": True}}, "evolution.enabled': the training evolution needs dump.responses: tuned"),
+    ({"dump": {"responses": "base"}, "evolution": {"enabled": True}},
+     "evolution.enabled': the training evolution needs dump.responses: tuned"),
     ({"models": {"base": {}, "rl": {}, "sft": {}, "r7": {"checkpoint": 7}}},
      "models.r7.checkpoint': train_rl saves steps [25, 50, 75, 100, 125, 150], not 7"),
     ({"finetuning_data": {"pairs": ["nope"]}}, "finetuning_data.pairs': unknown pair 'nope'"),

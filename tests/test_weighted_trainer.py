@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from conftest import save_tiny_model
 from datasets import Dataset
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tokenshift.errors import UserError
 from tokenshift.models.loading import load_model, load_tokenizer
 from tokenshift.training.weighted import WeightedGRPOTrainer, informative_rows

@@ -123,6 +123,17 @@ def model_dir(name):
     return trained[name]  # validation allows no other model without a source
 
 
+def sft_settings(name):
+    """train_sft's settings for model sft; for sft_matched, RL's budget: train_rl's optimiser steps, and
+    as many solutions in all as RL drew prompts (prompts_per_step per rollout, one rollout per
+    steps_per_generation steps), so SFT and RL see the same number of problems in the same number of steps."""
+    if name == "sft":
+        return config["train_sft"]
+    rl = config["train_rl"]
+    prompts = rl["prompts_per_step"] * -(-rl["steps"] // rl["steps_per_generation"])
+    return {**config["train_sft"], "steps": rl["steps"], "batch_size": max(1, prompts // rl["steps"])}
+
+
 def models_from(source):
     """Names of the configured models with a given source (path, hub, gguf), as a wildcard constraint."""
     names = [m for m, spec in config["models"].items() if model_source(spec) == source]

@@ -2,17 +2,6 @@
 # comparison model from base, whatever base is (the organism, or a pretrained model).
 
 
-def sft_settings(name):
-    """train_sft's settings for model sft; for sft_matched, RL's budget: train_rl's optimiser steps, and
-    as many solutions in all as RL drew prompts (prompts_per_step per rollout, one rollout per
-    steps_per_generation steps), so SFT and RL see the same number of problems in the same number of steps."""
-    if name == "sft":
-        return config["train_sft"]
-    rl = config["train_rl"]
-    prompts = rl["prompts_per_step"] * -(-rl["steps"] // rl["steps_per_generation"])
-    return {**config["train_sft"], "steps": rl["steps"], "batch_size": max(1, prompts // rl["steps"])}
-
-
 rule train_base:
     output:
         directory(f"{RUN}/models/base"),
@@ -80,7 +69,7 @@ rule train_rl:
         train=config["train_rl"],
         grader=config["train_dataset"]["grader"],
         seed=config["seed"] + 1,
-        checkpoint_root=os.path.dirname(CHECKPOINT_DIR),
+        checkpoint_root=lambda w, output: os.path.dirname(output.checkpoints[0]),
         **torch_params(),
     threads: config["threads"]
     log:

@@ -7,8 +7,8 @@ import json
 import logging
 import os
 import sys
-from importlib import metadata
 from collections.abc import Iterator
+from importlib import metadata
 from typing import Any, TextIO
 
 from tokenshift.errors import UserError
