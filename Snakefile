@@ -24,6 +24,7 @@ include: "workflow/rules/dump.smk"
 include: "workflow/rules/stats.smk"
 include: "workflow/rules/evolution.smk"
 include: "workflow/rules/crosssample.smk"
+include: "workflow/rules/report.smk"
 
 
 # Hub downloads run where Snakemake runs: on a cluster the submit host has the internet that

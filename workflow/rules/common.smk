@@ -257,7 +257,7 @@ def all_targets():
     """The final outputs of a run: what ``rule all`` asks for."""
     targets = [rules.accuracy_table.output.table, rules.accuracy_figure.output.pdf,
                rules.shift_summary.output.csv, rules.shift_summary.output.md, rules.weight_gap.output.csv,
-               rules.weight_gap.output.md]
+               rules.weight_gap.output.md, rules.scorecard.output.csv, rules.scorecard.output.md]
     for fig in SHIFT_FIGURES:
         out = getattr(rules, f"figure_{fig}").output
         targets += [out.pdf, out.png]

@@ -223,6 +223,11 @@ def _check_cross_references(config: dict[str, Any]) -> None:
         for name in config[section][leaf] or []:
             if name not in names:
                 raise UserError(f"config key '{key}': unknown pair {name!r}; known: {sorted(names)}")
+    card = config["scorecard"]
+    for key, values in (("dapo", [card["dapo"]]), ("simplerl", [card["simplerl"]]), ("sft", card["sft"] or [])):
+        for name in values:
+            if name is not None and name not in names:
+                raise UserError(f"config key 'scorecard.{key}': unknown pair {name!r}; known: {sorted(names)}")
     for name in config["finetuning_data"]["pairs"]:
         if name not in names:
             raise UserError(f"config key 'finetuning_data.pairs': unknown pair {name!r}; known: {sorted(names)}")
@@ -300,6 +305,7 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
       distributions the responses were drawn from);
     - ``crosssample.n_samples``, ``crosssample.batch_size``: the sampling ones;
     - ``crosssample.pairs``: a list with the first pair's name; ``stats.primary_pairs``: every pair;
+    - ``scorecard.dapo``: the first pair; ``scorecard.sft``: the pairs whose tuned model is sft or sft_matched;
     - ``crosssample.budgets``: sorted ascending (what the cross-sampling spec requires);
     - ``train_variants``: null settings take train_rl's, and each seed becomes a model
       ``<name>_s<seed>`` in ``models`` and ``evaluation.models``;
@@ -317,6 +323,8 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
         (cs, "batch_size", sampling["batch_size"]),
         (cs, "pairs", [first_pair]),
         (stats, "primary_pairs", [p["name"] for p in config["pairs"]]),
+        (config["scorecard"], "dapo", first_pair),
+        (config["scorecard"], "sft", [p["name"] for p in config["pairs"] if p["tuned"] in ("sft", "sft_matched")]),
     ):
         if section[key] is None:
             section[key] = fallback
