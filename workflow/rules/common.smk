@@ -258,6 +258,7 @@ def all_targets():
     targets = [rules.accuracy_table.output.table, rules.accuracy_figure.output.pdf,
                rules.shift_summary.output.csv, rules.shift_summary.output.md, rules.weight_gap.output.csv,
                rules.weight_gap.output.md, rules.scorecard.output.csv, rules.scorecard.output.md]
+    targets += [fill(rules.viewer.output.html, pair=p, dataset=d) for p, d in DUMPS]
     for fig in SHIFT_FIGURES:
         out = getattr(rules, f"figure_{fig}").output
         targets += [out.pdf, out.png]
