@@ -96,7 +96,7 @@ def _none_leaves(node, path=()):
 
 def test_resolved_config_has_no_null_left_but_the_ones_that_mean_none():
     """A new "null = follow another key" in the schema needs its fallback in resolve_config."""
-    none_means_none = ["crosssample.limit", "jobs.gpu_model", "sampling.vllm.max_model_len"] + [
+    none_means_none = ["crosssample.limit", "jobs.gpu_model", "sampling.vllm.max_model_len", "scorecard.simplerl"] + [
         f"train_dataset.{k}" for k in ("id_field", "limit", "prompt.system", "revision", "solution_field", "subset")]
     assert sorted(_none_leaves(_resolved())) == sorted(none_means_none)
 

@@ -129,7 +129,7 @@ def test_doc_links_resolve():
 
 OTHER_CAPTIONS = ["accuracy_table", "accuracy_figure", "shift_summary", "crosssampling_table",
                   "crosssample_targets", "crosssample_accuracy", "crosssample_random", "crosssample_pairs",
-                  "weight_gap", "training_variants", "training_curves"]
+                  "weight_gap", "training_variants", "training_curves", "training_evolution", "scorecard", "viewer"]
 
 
 @pytest.mark.parametrize("name", [*FIGURES, *OTHER_CAPTIONS])
@@ -171,3 +171,24 @@ def test_every_caption_a_rule_names_exists():
     assert len(named) >= 8
     for f, rel in named:
         assert (f.parent / rel).is_file(), f"{f.name}: caption {rel} is missing"
+
+
+# --- generated and coverage pages ---------------------------------------------------------------
+
+def test_config_reference_is_current():
+    from tokenshift.pipeline.reference import config_reference
+
+    assert (DOCS / "config-reference.md").read_text() == config_reference(), (
+        "docs/config-reference.md is stale: python -m tokenshift.pipeline.reference > docs/config-reference.md")
+
+
+def test_coverage_lists_every_figure_and_table_with_rules_that_exist():
+    text = (DOCS / "coverage.md").read_text()
+    figures = [int(n) for n in re.findall(r"^\| Fig\. (\d+) \|", text, re.M)]
+    tables = [int(n) for n in re.findall(r"^\| Table (\d+) \|", text, re.M)]
+    assert figures == list(range(1, 48)) and tables == list(range(1, 7))
+    rules_text = "\n".join(f.read_text() for f in (ROOT / "workflow" / "rules").glob("*.smk"))
+    rules = set(re.findall(r"^rule (\w+):", rules_text, re.M)) | {f"figure_{f}" for f in FIGURES}
+    named = {r for row in re.findall(r"^\| (?:Fig\.|Table) \d+ \|[^|]*\|([^|]*)\|", text, re.M)
+             for r in re.findall(r"`(\w+)`", row)}
+    assert named and named <= rules, named - rules

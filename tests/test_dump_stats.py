@@ -119,6 +119,12 @@ def test_topk_overlap_matches_numpy(tables, dumps):
     got = one(tables["topk_overlap"], pair="rl", subset="JS > 0.1").sort("k")
     np.testing.assert_allclose(got["overlap"].to_numpy(), (ov[high] / np.arange(1, 11)).mean(0), rtol=1e-9)
     assert (got["n"] == high.sum()).all()
+    for t in P.overlap_thresholds:  # Fig. 7's other thresholds
+        above = frame["js"].to_numpy() > t
+        got = one(tables["topk_overlap"], pair="rl", threshold=t).sort("k")
+        assert got["subset"][0] == f"JS > {t:g}" and (got["n"] == above.sum()).all()
+        if above.any():
+            np.testing.assert_allclose(got["overlap"].to_numpy(), (ov[above] / np.arange(1, 11)).mean(0), rtol=1e-9)
 
 
 def test_rank_distribution_matches_python(tables, dumps):

@@ -45,6 +45,19 @@ CS = config["crosssample"]
 CS_MODES = ["targeted"] + (["random"] if CS["random_baseline"] else [])
 
 
+# Report categories, in the paper's order (snakemake --report sorts them by name): what each output belongs to.
+REPORT_SECTIONS = {
+    "scorecard": "0 Scorecard",
+    "shifts": "1 Where RL changes the distribution (paper 3.1)",
+    "crosssample": "2 Which changes matter: cross-sampling (paper 3.2)",
+    "mechanics": "3 Candidate sets, ranks and tails (paper 4.1-4.2)",
+    "evolution": "4 Training evolution (paper 4.3)",
+    "training": "5 Divergence-weighted training (paper 4.4, App. A.7)",
+    "sft": "6 SFT against RL (paper App. A.3, A.8)",
+    "viewer": "7 Token viewer",
+}
+
+
 def pick(section, *keys):
     """The named values of a config section: a rule's params are exactly what its script reads."""
     return {k: section[k] for k in keys}
@@ -251,6 +264,41 @@ CS_RUNS = [
 def get_crosssample_runs(output):
     """One file per sweep of the run (``output``: CS_RESPONSES or CS_SWITCHES), in the order of CS_RUNS."""
     return [fill(output, **{**k, "eps": f"{k['eps']:g}"}) for k in CS_RUNS]
+
+
+def get_scorecard_inputs(w):
+    """The tables the claims read; a stage the config leaves out is simply absent (its claims: not run)."""
+    inputs = {"summary": rules.shift_summary.output.csv, "position": rules.shift_stats.output.position_profile,
+              "entropy": rules.shift_stats.output.entropy_by_divergence, "weight_gap": rules.weight_gap.output.csv}
+    if CS["enabled"]:
+        inputs |= {"targets": rules.crosssample_targets.output.csv, "crosssampling": rules.crosssample_table.output.table}
+    if EVOLUTION:
+        inputs["evolution"] = rules.training_evolution.output.csv
+    if VARIANTS:
+        inputs["variants"] = rules.training_variants.output.csv
+    return inputs
+
+
+def viewer_sweeps(pair, dataset):
+    """(direction, eps) of the targeted sweeps the viewer shows for a pair and dataset: each direction's first
+    threshold, if the pair is cross-sampled there."""
+    if not CS["enabled"] or pair not in CS["pairs"] or dataset not in DATASETS:
+        return []
+    return [(d, sweep_eps(pair, dataset, d)[0]) for d in CS["directions"]]
+
+
+def get_viewer_inputs(w):
+    inputs = {"dump": fill(DUMP_FILE, pair=w.pair, dataset=w.dataset), "tokenizer": model_dir(PAIRS[w.pair]["base"])}
+    for direction, eps in viewer_sweeps(w.pair, w.dataset):
+        sweep = dict(pair=w.pair, dataset=w.dataset, direction=direction, eps=eps, mode="targeted")
+        inputs |= {f"{direction}_responses": fill(CS_RESPONSES, **sweep),
+                   f"{direction}_switches": fill(CS_SWITCHES, **sweep)}
+    return inputs
+
+
+def viewer_title(w):
+    pair = PAIRS[w.pair]
+    return f"{w.pair}: {pair['base']} -> {pair['tuned']} on {w.dataset}"
 
 
 def all_targets():

@@ -71,7 +71,7 @@ rule crosssample_table:
     output:
         table=report(
             f"{RUN}/tables/crosssampling.csv",
-            category="Cross-sampling",
+            category=REPORT_SECTIONS["crosssample"],
             caption="../report/crosssampling_table.rst",
         ),
     input:
@@ -96,7 +96,7 @@ rule crosssample_targets:
     output:
         csv=report(
             f"{RUN}/tables/crosssample_targets.csv",
-            category="Cross-sampling",
+            category=REPORT_SECTIONS["crosssample"],
             caption="../report/crosssample_targets.rst",
         ),
         md=f"{RUN}/tables/crosssample_targets.md",
@@ -123,19 +123,19 @@ rule crosssample_figures:
     output:
         accuracy_pdf=report(
             f"{RUN}/figures/crosssample_accuracy_{{pair}}_{{dataset}}.pdf",
-            category="Cross-sampling",
+            category=REPORT_SECTIONS["crosssample"],
             caption="../report/crosssample_accuracy.rst",
         ),
         accuracy_png=f"{RUN}/figures/crosssample_accuracy_{{pair}}_{{dataset}}.png",
         random_pdf=report(
             f"{RUN}/figures/crosssample_random_{{pair}}_{{dataset}}.pdf",
-            category="Cross-sampling",
+            category=REPORT_SECTIONS["crosssample"],
             caption="../report/crosssample_random.rst",
         ),
         random_png=f"{RUN}/figures/crosssample_random_{{pair}}_{{dataset}}.png",
         pairs_pdf=report(
             f"{RUN}/figures/crosssample_pairs_{{pair}}_{{dataset}}.pdf",
-            category="Cross-sampling",
+            category=REPORT_SECTIONS["crosssample"],
             caption="../report/crosssample_pairs.rst",
         ),
         pairs_png=f"{RUN}/figures/crosssample_pairs_{{pair}}_{{dataset}}.png",

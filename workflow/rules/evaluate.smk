@@ -27,7 +27,7 @@ rule score:
 
 rule accuracy_table:
     output:
-        table=report(f"{RUN}/tables/accuracy.csv", category="Accuracy", caption="../report/accuracy_table.rst"),
+        table=report(f"{RUN}/tables/accuracy.csv", category=REPORT_SECTIONS["crosssample"], caption="../report/accuracy_table.rst"),
     input:
         lib("accuracy_table.py"),
         scores=[get_scores(m, d) for m in EVAL_MODELS for d in DATASETS],
@@ -49,8 +49,8 @@ rule accuracy_table:
 
 rule accuracy_figure:
     output:
-        pdf=report(f"{RUN}/figures/accuracy.pdf", category="Accuracy", caption="../report/accuracy_figure.rst"),
-        png=report(f"{RUN}/figures/accuracy.png", category="Accuracy", caption="../report/accuracy_figure.rst"),
+        pdf=report(f"{RUN}/figures/accuracy.pdf", category=REPORT_SECTIONS["crosssample"], caption="../report/accuracy_figure.rst"),
+        png=report(f"{RUN}/figures/accuracy.png", category=REPORT_SECTIONS["crosssample"], caption="../report/accuracy_figure.rst"),
     input:
         lib("accuracy_figure.py"),
         table=rules.accuracy_table.output.table,
@@ -67,7 +67,7 @@ rule accuracy_figure:
 
 rule training_variants:
     output:
-        csv=report(f"{RUN}/tables/training_variants.csv", category="Training variants",
+        csv=report(f"{RUN}/tables/training_variants.csv", category=REPORT_SECTIONS["training"],
                    caption="../report/training_variants.rst"),
         md=f"{RUN}/tables/training_variants.md",
         tex=f"{RUN}/tables/training_variants.tex",

@@ -36,9 +36,9 @@ rule dump_checkpoint:
 
 rule training_evolution:
     output:
-        csv=report(f"{RUN}/tables/training_evolution.csv", category="Training evolution",
+        csv=report(f"{RUN}/tables/training_evolution.csv", category=REPORT_SECTIONS["evolution"],
                    caption="../report/training_evolution.rst"),
-        pdf=report(f"{RUN}/figures/fig29_training_evolution.pdf", category="Training evolution",
+        pdf=report(f"{RUN}/figures/fig29_training_evolution.pdf", category=REPORT_SECTIONS["evolution"],
                    caption="../report/training_evolution.rst"),
         png=f"{RUN}/figures/fig29_training_evolution.png",
     input:

@@ -27,7 +27,7 @@ rule shift_stats:
 
 rule shift_summary:
     output:
-        csv=report(f"{RUN}/tables/shift_summary.csv", category="Token shifts", caption="../report/shift_summary.rst"),
+        csv=report(f"{RUN}/tables/shift_summary.csv", category=REPORT_SECTIONS["shifts"], caption="../report/shift_summary.rst"),
         md=f"{RUN}/tables/shift_summary.md",
     input:
         lib("shift_summary.py"),
@@ -45,7 +45,7 @@ rule shift_summary:
 
 rule weight_gap:
     output:
-        csv=report(f"{RUN}/tables/weight_gap.csv", category="Weights", caption="../report/weight_gap.rst"),
+        csv=report(f"{RUN}/tables/weight_gap.csv", category=REPORT_SECTIONS["sft"], caption="../report/weight_gap.rst"),
         md=f"{RUN}/tables/weight_gap.md",
     input:
         lib("weight_gap.py"),
@@ -65,14 +65,20 @@ rule weight_gap:
         "../scripts/weight_gap.py"
 
 
+# The report section of each shift figure (the paper's figure numbers: 1-4, 19, 22, 23, 26 in 3.1; 7, 17, 18,
+# 21 in 4.1-4.2; 8-12 in App. A.3).
+FIGURE_SECTIONS = {f: "sft" if "sft_vs_rl" in f else "mechanics" if f[3:5] in ("07", "17", "18", "21") else "shifts"
+                   for f in SHIFT_FIGURES}
+
+
 for _fig, _spec in SHIFT_FIGURES.items():
 
     rule:
         name:
             f"figure_{_fig}"
         output:
-            pdf=report(f"{RUN}/figures/{_fig}.pdf", category="Token shifts", caption=f"../report/{_fig}.rst"),
-            png=report(f"{RUN}/figures/{_fig}.png", category="Token shifts", caption=f"../report/{_fig}.rst"),
+            pdf=report(f"{RUN}/figures/{_fig}.pdf", category=REPORT_SECTIONS[FIGURE_SECTIONS[_fig]], caption=f"../report/{_fig}.rst"),
+            png=report(f"{RUN}/figures/{_fig}.png", category=REPORT_SECTIONS[FIGURE_SECTIONS[_fig]], caption=f"../report/{_fig}.rst"),
         input:
             lib("shift_figure.py"),
             tables=get_stats_tables(_spec.tables),
@@ -81,6 +87,7 @@ for _fig, _spec in SHIFT_FIGURES.items():
             table_names=list(_spec.tables),
             primary=STATS["primary_pairs"],
             compare=list(PAIRS),
+            models={name: f"{p['base']} → {p['tuned']}" for name, p in PAIRS.items()},
             stats=stats_params(),
         log:
             f"{RUN}/logs/figures/{_fig}.log",

@@ -116,7 +116,7 @@ rule train_variant:
 
 rule training_curves:
     output:
-        pdf=report(f"{RUN}/figures/training_curves.pdf", category="Training variants",
+        pdf=report(f"{RUN}/figures/training_curves.pdf", category=REPORT_SECTIONS["training"],
                    caption="../report/training_curves.rst"),
         png=f"{RUN}/figures/training_curves.png",
     input:

@@ -32,6 +32,7 @@ class StatsParams:
     near_zero: float = 1e-3
     high: float = 0.1
     tail_thresholds: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 0.05, 0.1)
+    overlap_thresholds: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3)
     tail_subset: float = 0.01  # Fig 18b: tuned probability of top-1 tokens with base prob below this
     position_bins: int = 20
     window: int = 64
@@ -187,17 +188,21 @@ def token_js_histograms(lf: pl.LazyFrame, p: StatsParams) -> pl.DataFrame:
 
 
 def topk_overlap(lf: pl.LazyFrame, p: StatsParams) -> pl.DataFrame:
-    """Fig 7/11: mean |TopK(base) ∩ TopK(tuned)| / k for k = 1..K, at JS > high and over all positions."""
+    """Fig 7/11: mean |TopK(base) ∩ TopK(tuned)| / k for k = 1..K, at JS above each of overlap_thresholds
+    and ``high`` (subset "JS > t", threshold t), and over all positions (subset "all", threshold null)."""
     k_max = lf.select(pl.col("topk_overlap").list.len().max()).collect().item() or 0
     parts = []
-    for subset, cond in ((f"JS > {p.high:g}", _high(p)), ("all", pl.lit(True))):
+    thresholds = sorted({*p.overlap_thresholds, p.high})
+    for subset, threshold, cond in [*((f"JS > {t:g}", t, pl.col("js") > t) for t in thresholds),
+                                    ("all", None, pl.lit(True))]:
         exprs = [(pl.col("topk_overlap").list.get(k - 1).cast(pl.Float64) / k).filter(cond).mean().alias(str(k))
                  for k in range(1, max(k_max, 1) + 1)]
         agg = lf.group_by(KEYS).agg(cond.sum().cast(pl.UInt32).alias("n"), *exprs).collect()
         agg = agg.unpivot(index=KEYS + ["n"], variable_name="k", value_name="overlap")
-        parts.append(agg.with_columns(subset=pl.lit(subset), k=pl.col("k").cast(pl.Int32)))
-    cols = KEYS + ["subset", "k", "n", "overlap"]
-    return pl.concat([d.select(cols) for d in parts]).sort(KEYS + ["subset", "k"])
+        parts.append(agg.with_columns(subset=pl.lit(subset), threshold=pl.lit(threshold, pl.Float64),
+                                      k=pl.col("k").cast(pl.Int32)))
+    cols = KEYS + ["subset", "threshold", "k", "n", "overlap"]
+    return pl.concat([d.select(cols) for d in parts]).sort(KEYS + ["threshold", "k"], nulls_last=True)
 
 
 def _rank_bin(col: str) -> pl.Expr:

@@ -37,7 +37,8 @@ def plot_accuracy_vs_budget(table: pl.DataFrame, base_acc: float | None, tuned_a
             ax.fill_between(x, g["ci_low"].to_numpy(), g["ci_high"].to_numpy(), alpha=0.2)
         _reference_lines(ax, base_acc, tuned_acc, tuned_name)
         ax.set_xscale("symlog", linthresh=1)
-        ax.set_xlabel("switch budget k")
+        ax.set_xlim(left=0)  # budgets are never negative: no mirrored ticks
+        ax.set_xlabel("switch budget k (0, then log)")
         ax.set_ylabel("Mean@n (95% CI)")
         ax.set_title(DIRECTION_TITLE.get(direction, direction), fontsize=9)
         ax.legend(fontsize=7)

@@ -1,4 +1,6 @@
-"""Figure conventions shared by every plot: seaborn style, PDF + PNG written atomically."""
+"""Figure conventions shared by every plot: one style (seaborn whitegrid, paper context, a colour-blind
+palette, small fonts, widths that fit a two-column paper), log axes with a stated floor, and PDF + PNG
+written atomically."""
 
 from __future__ import annotations
 
@@ -14,11 +16,39 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from tokenshift.files.atomic import atomic_file  # noqa: E402
 
+COLUMN_WIDTH = 3.4  # inches: one column of a two-column paper
+FULL_WIDTH = 7.0  # both columns
+JS_FLOOR = 1e-6  # log JS axes start here; smaller values (exact zeros included) are drawn at the floor
+STYLE = {"axes.titlesize": 9, "axes.labelsize": 8, "xtick.labelsize": 7, "ytick.labelsize": 7,
+         "legend.fontsize": 7, "legend.title_fontsize": 7, "figure.titlesize": 9, "font.size": 8}
+
+
+def apply_style() -> None:
+    """The one style of every figure."""
+    sns.set_theme(style="whitegrid", context="paper", palette="colorblind", rc=STYLE)
+
+
+def subplots(*args: Any, **kwargs: Any) -> tuple[Figure, Any]:
+    """``plt.subplots`` in the project's style."""
+    apply_style()
+    return plt.subplots(*args, **kwargs)
+
 
 def new_figure(width: float = 5.0, height: float = 3.5, **kwargs: Any) -> tuple[Figure, Any]:
     """A (fig, ax) pair in the project's style."""
-    sns.set_theme(style="whitegrid", context="paper")
-    return plt.subplots(figsize=(width, height), **kwargs)
+    return subplots(figsize=(width, height), **kwargs)
+
+
+def log_js_axis(ax: Any, axis: str = "y", floor: float = JS_FLOOR) -> None:
+    """A log JS axis starting at ``floor`` (plot values clipped to it), said in the axis label."""
+    getattr(ax, f"set_{axis}scale")("log")
+    if axis == "y":
+        ax.set_ylim(bottom=floor)
+    else:
+        ax.set_xlim(left=floor)
+    label = getattr(ax, f"get_{axis}label")()
+    getattr(ax, f"set_{axis}label")(f"{label} (log; < {floor:g} drawn at {floor:g})")
+
 
 
 def save_figure(fig: Figure, pdf: str | Path, png: str | Path, dpi: int = 150) -> None:

@@ -20,7 +20,7 @@ import polars as pl
 import seaborn as sns
 
 from tokenshift.analysis.statistics import StatsParams
-from tokenshift.figures.plotting import save_figure
+from tokenshift.figures.plotting import COLUMN_WIDTH, JS_FLOOR, log_js_axis, save_figure, subplots
 
 Tables = dict[str, pl.DataFrame]
 
@@ -39,7 +39,7 @@ Panel = tuple[plt.Axes, str, pl.DataFrame]
 def _series_panels(df: pl.DataFrame, sharey: bool = False) -> tuple[plt.Figure, list[Panel]]:
     """One panel per series, side by side: (figure, [(axes, series name, its rows)])."""
     names = df["series"].unique(maintain_order=True).to_list() or ["(none)"]
-    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False, sharey=sharey)
+    fig, axes = subplots(1, len(names), figsize=(COLUMN_WIDTH * len(names), 2.8), squeeze=False, sharey=sharey)
     return fig, [(ax, name, df.filter(pl.col("series") == name)) for ax, name in zip(axes[0], names)]
 
 
@@ -69,25 +69,27 @@ def _legend(ax: plt.Axes) -> None:
 
 def js_percentile_curves(t: Tables, pairs: list[str], p: StatsParams) -> plt.Figure:
     """Fig 1 / 8: the JS value at each percentile of positions (analysis top_p), one curve per pair."""
-    df = _series(t["js_percentiles"].filter(pl.col("column") == "js"), pairs)
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    df = _series(t["js_percentiles"].filter(pl.col("column") == "js"), pairs).with_columns(
+        pl.col("js").clip(JS_FLOOR))
+    fig, ax = subplots(figsize=(COLUMN_WIDTH * 1.4, 2.8))
     if not _empty(ax, df):
         sns.lineplot(df.to_pandas(), x="percentile", y="js", hue="series", ax=ax)
     ax.axhline(p.near_zero, ls=":", c="0.5", lw=0.8)
     ax.set(xlabel="percentile of positions", ylabel=f"JS (top-p {p.top_p:g})", title="JS divergence percentiles")
-    ax.set_yscale("symlog", linthresh=p.near_zero)
+    log_js_axis(ax)
     return fig
 
 
 def js_topp_robustness(t: Tables, pairs: list[str], p: StatsParams) -> plt.Figure:
-    """Fig 26 / 28: percentile curves for every analysed top_p (incl. 1.0 = full distributions)."""
-    df = _series(t["js_percentiles"], pairs).with_columns(pl.format("top-p {}", "top_p").alias("top-p"))
+    """Fig 28 (and Fig 26 kind): percentile curves for every analysed top_p (incl. 1.0 = full distributions)."""
+    df = _series(t["js_percentiles"], pairs).with_columns(pl.format("top-p {}", "top_p").alias("top-p"),
+                                                          pl.col("js").clip(JS_FLOOR))
     fig, panels = _series_panels(df)
     for ax, name, part in panels:
         if not _empty(ax, part):
             sns.lineplot(part.to_pandas(), x="percentile", y="js", hue="top-p", ax=ax)
-        ax.set_yscale("symlog", linthresh=p.near_zero)
         ax.set(xlabel="percentile of positions", ylabel="JS", title=str(name))
+        log_js_axis(ax)
     return fig
 
 
@@ -111,7 +113,7 @@ def js_by_position(t: Tables, pairs: list[str], p: StatsParams) -> plt.Figure:
 def mean_js_by_position(t: Tables, pairs: list[str], p: StatsParams) -> plt.Figure:
     """Fig 10 (SFT vs RL): mean JS by normalised position, one line per pair."""
     df = _series(t["position_profile"], pairs)
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = subplots(figsize=(5, 3.5))
     if not _empty(ax, df):
         sns.lineplot(df.to_pandas(), x="center", y="mean", hue="series", marker="o", ax=ax)
     ax.set(xlabel="normalised position", ylabel="mean JS", xlim=(0, 1), title="mean JS by position")
@@ -121,7 +123,7 @@ def mean_js_by_position(t: Tables, pairs: list[str], p: StatsParams) -> plt.Figu
 def js_local_averages(t: Tables, pairs: list[str], p: StatsParams) -> plt.Figure:
     """Fig 22: mean JS by distance from the response start and from the start of the final-answer span."""
     df = _series(t["local_averages"], pairs)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharey=True)
+    fig, axes = subplots(1, 2, figsize=(9, 3.5), sharey=True)
     for ax, anchor, xlabel in ((axes[0], "start", "tokens from response start"),
                                (axes[1], "answer", "tokens from answer span start")):
         part = df.filter(pl.col("anchor") == anchor)
@@ -138,7 +140,7 @@ def entropy_bins(t: Tables, pairs: list[str], p: StatsParams) -> plt.Figure:
     df = _series(t["entropy_by_divergence"], pairs)
     names = df["series"].unique(maintain_order=True).to_list() or ["(none)"]
     bins = [f"low (JS < {p.near_zero:g})", f"high (JS > {p.high:g})"]
-    fig, axes = plt.subplots(len(names), 2, figsize=(9, 3.2 * len(names)), squeeze=False)
+    fig, axes = subplots(len(names), 2, figsize=(9, 3.2 * len(names)), squeeze=False)
     for row, name in zip(axes, names):
         for ax, b in zip(row, bins):
             part = df.filter((pl.col("series") == name) & (pl.col("js_bin") == b))
@@ -165,7 +167,7 @@ def token_ranking(t: Tables, pairs: list[str], p: StatsParams) -> plt.Figure:
     """Fig 4: most frequent sampled tokens at high and at low divergence (ranked bars, not a word cloud)."""
     df = _series(t["token_frequency"], pairs[:1])
     bins = [f"high (JS > {p.high:g})", f"low (JS < {p.near_zero:g})"]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 0.25 * p.top_tokens + 1.5))
+    fig, axes = subplots(1, 2, figsize=(9, 0.25 * p.top_tokens + 1.5))
     for ax, b in zip(axes, bins):
         part = df.filter(pl.col("js_bin") == b).sort("rank").with_columns(
             token=pl.col("token_text").map_elements(repr, return_dtype=pl.String))
@@ -179,7 +181,7 @@ def token_ranking(t: Tables, pairs: list[str], p: StatsParams) -> plt.Figure:
 def token_js_histograms(t: Tables, pairs: list[str], p: StatsParams) -> plt.Figure:
     """Fig 19: JS distribution over all occurrences of the tokens most frequent at high / low divergence."""
     df = _series(t["token_js_histograms"], pairs[:1])
-    fig, axes = plt.subplots(2, 1, figsize=(6, 6), sharex=True)
+    fig, axes = subplots(2, 1, figsize=(6, 6), sharex=True)
     for ax, prefix in zip(axes, ("high", "low")):
         part = df.filter(pl.col("selected_by").str.starts_with(prefix)).with_columns(
             token=pl.col("token_text").map_elements(repr, return_dtype=pl.String))
@@ -192,12 +194,24 @@ def token_js_histograms(t: Tables, pairs: list[str], p: StatsParams) -> plt.Figu
 
 
 def topk_overlap(t: Tables, pairs: list[str], p: StatsParams) -> plt.Figure:
-    """Fig 7 / 11: |TopK(base) ∩ TopK(tuned)| / k against k at JS > high."""
-    df = _series(t["topk_overlap"].filter(pl.col("subset") != "all"), pairs).drop_nulls("overlap")
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    """Fig 11: |TopK(base) ∩ TopK(tuned)| / k against k at JS > high, one line per pair."""
+    df = _series(t["topk_overlap"].filter(pl.col("threshold") == p.high), pairs).drop_nulls("overlap")
+    fig, ax = subplots(figsize=(COLUMN_WIDTH * 1.4, 2.8))
     if not _empty(ax, df):
         sns.lineplot(df.to_pandas(), x="k", y="overlap", hue="series", marker="o", ax=ax)
     ax.set(xlabel="k", ylabel="top-k overlap", ylim=(0, 1.02), title=f"top-k overlap at JS > {p.high:g}")
+    return fig
+
+
+def topk_overlap_thresholds(t: Tables, pairs: list[str], p: StatsParams) -> plt.Figure:
+    """Fig 7: top-k overlap against k, one panel per pair, one line per JS threshold (stats.overlap_thresholds)."""
+    df = _series(t["topk_overlap"].filter(pl.col("threshold").is_not_null()), pairs).drop_nulls("overlap")
+    fig, panels = _series_panels(df, sharey=True)
+    for ax, name, part in panels:
+        if not _empty(ax, part):
+            sns.lineplot(part.with_columns(pl.format("JS > {}", "threshold").alias("threshold")).to_pandas(),
+                         x="k", y="overlap", hue="threshold", marker="o", ax=ax)
+        ax.set(xlabel="k", ylabel="top-k overlap", ylim=(0, 1.02), title=str(name))
     return fig
 
 
@@ -224,14 +238,14 @@ def _tail_bars(ax: plt.Axes, t: Tables, pairs: list[str], p: StatsParams) -> Non
 
 def tail_shares(t: Tables, pairs: list[str], p: StatsParams) -> plt.Figure:
     """Fig 9: share of divergent positions whose tuned top-1 had base probability below a threshold."""
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = subplots(figsize=(5, 3.5))
     _tail_bars(ax, t, pairs, p)
     return fig
 
 
 def tail_figure(t: Tables, pairs: list[str], p: StatsParams) -> plt.Figure:
     """Fig 18: (a) tail shares, (b) tuned probability of top-1 tokens with base probability < tail_subset."""
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig, axes = subplots(1, 2, figsize=(9, 3.5))
     _tail_bars(axes[0], t, pairs, p)
     axes[0].set_title("(a)")
     hist = _series(t["tail_tuned_probs"], pairs)
@@ -246,7 +260,7 @@ def tail_figure(t: Tables, pairs: list[str], p: StatsParams) -> plt.Figure:
 def top3_changes(t: Tables, pairs: list[str], p: StatsParams) -> plt.Figure:
     """Fig 21: r(v) - p(v) and log10 r(v)/p(v) for the tuned top-3 tokens at JS > high."""
     df = _series(t["top3_changes"], pairs).with_columns(pl.format("{} top-{}", "series", "tuned_rank").alias("tok"))
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig, axes = subplots(1, 2, figsize=(9, 3.5))
     for ax, measure, xlabel in ((axes[0], "difference", "r(v) - p(v)"),
                                 (axes[1], "log10_ratio", "log10 r(v) / p(v)")):
         part = df.filter(pl.col("measure") == measure)
@@ -267,14 +281,14 @@ class FigureSpec:
 
 FIGURES: dict[str, FigureSpec] = {
     "fig01_js_percentiles": FigureSpec(("js_percentiles",), js_percentile_curves, False),
-    "fig26_js_topp_robustness": FigureSpec(("js_percentiles",), js_topp_robustness, False),
+    "fig28_js_truncated_vs_full": FigureSpec(("js_percentiles",), js_topp_robustness, False),
     "fig02_js_by_position": FigureSpec(("position_profile",), js_by_position, False),
     "fig22_js_local_averages": FigureSpec(("local_averages",), js_local_averages, False),
     "fig03_entropy_bins": FigureSpec(("entropy_by_divergence",), entropy_bins, False),
     "fig23_seq_entropy_vs_js": FigureSpec(("sequence_means",), sequence_entropy_vs_js, False),
     "fig04_tokens_high_low": FigureSpec(("token_frequency",), token_ranking, False),
     "fig19_token_js_histograms": FigureSpec(("token_js_histograms",), token_js_histograms, False),
-    "fig07_topk_overlap": FigureSpec(("topk_overlap",), topk_overlap, False),
+    "fig07_topk_overlap": FigureSpec(("topk_overlap",), topk_overlap_thresholds, False),
     "fig17_base_rank": FigureSpec(("rank_distribution",), base_rank, False),
     "fig18_tail": FigureSpec(("tail_shares", "tail_tuned_probs"), tail_figure, False),
     "fig21_top3_changes": FigureSpec(("top3_changes",), top3_changes, False),
@@ -287,7 +301,13 @@ FIGURES: dict[str, FigureSpec] = {
 
 
 def render(name: str, tables: Tables, primary: list[str], compare: list[str], p: StatsParams,
-           pdf: str | Path, png: str | Path) -> None:
-    """Draw figure ``name`` from its tables and write both formats."""
+           pdf: str | Path, png: str | Path, models: dict[str, str] | None = None) -> None:
+    """Draw figure ``name`` from its tables and write both formats, titled with the pairs' models
+    (``models``: pair -> "base → tuned") and the datasets drawn."""
     spec = FIGURES[name]
-    save_figure(spec.draw(tables, compare if spec.compare else primary, p), pdf, png)
+    pairs = compare if spec.compare else primary
+    fig = spec.draw(tables, pairs, p)
+    datasets = sorted({d for table in spec.tables for d in tables[table]["dataset"].unique()})
+    shown = "; ".join(f"{pair}: {(models or {}).get(pair, pair)}" for pair in pairs)
+    fig.suptitle(f"{shown} (on {', '.join(datasets)})", fontsize=8, wrap=True)
+    save_figure(fig, pdf, png)
