@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 import seaborn as sns
 
-from tokenshift.figures.plotting import new_figure, save_figure
+from tokenshift.figures.plotting import JS_FLOOR, log_js_axis, new_figure, save_figure
 
 # (column of metrics.csv, panel title); a panel is drawn when any run logged its column.
 PANELS = [("reward", "reward (mean over rollouts)"), ("entropy", "token entropy"),
@@ -58,12 +58,16 @@ def plot_evolution(table: pl.DataFrame, pdf: str | Path, png: str | Path, high: 
         suffix = f" ({dataset[0]})" if table["dataset"].n_unique() > 1 else ""
         x = g["step"].to_numpy()
         for q, c in zip(PERCENTILES, sns.color_palette("viridis", len(PERCENTILES))):
-            axes[0].plot(x, g[f"js_p{q}"].to_numpy(), marker="o", markersize=3, color=c, label=f"p{q}{suffix}")
+            axes[0].plot(x, g[f"js_p{q}"].clip(JS_FLOOR).to_numpy(), marker="o", markersize=3, color=c,
+                         label=f"p{q}{suffix}")
         axes[1].plot(x, g["jaccard_final"].to_numpy(), marker="o", markersize=3, label=dataset[0])
         axes[2].errorbar(x, g["mean_at_n"].to_numpy(), capsize=2, marker="o", markersize=3, label=dataset[0],
                          yerr=[(g["mean_at_n"] - g["ci_low"]).to_numpy(), (g["ci_high"] - g["mean_at_n"]).to_numpy()])
-    axes[0].set(title="(a) JS percentiles vs base", xlabel="RL step", ylabel="JS (nats)", yscale="log")
+    axes[0].set(title="(a) JS percentiles vs base", xlabel="RL step", ylabel="JS (nats)")
+    log_js_axis(axes[0])
     axes[0].legend(fontsize="small")
     axes[1].set(title=f"(b) Jaccard with final JS > {high:g} set", xlabel="RL step", ylim=(0, 1.05))
     axes[2].set(title="(c) Mean@n (95% CI)", xlabel="RL step", ylabel="accuracy")
+    datasets = ", ".join(table["dataset"].unique(maintain_order=True))
+    fig.suptitle(f"base vs each checkpoint of rl, on rl's responses ({datasets})", fontsize=8)
     save_figure(fig, pdf, png)
