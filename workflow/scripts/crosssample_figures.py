@@ -17,9 +17,12 @@ with rule_context(smk):
     acc = {r["model"]: r["mean_at_n"] for r in pl.read_csv(smk.input.accuracy).iter_rows(named=True)
            if r["dataset"] == w.dataset}
     base_acc, tuned_acc = acc.get(p["base"]), acc.get(p["tuned"])
-    plot_accuracy_vs_budget(table, base_acc, tuned_acc, p["tuned"], smk.output.accuracy_pdf, smk.output.accuracy_png)
-    plot_targeted_vs_random(table, base_acc, tuned_acc, p["tuned"], smk.output.random_pdf, smk.output.random_png)
+    title = f"{w.pair}: {p['base']} → {p['tuned']} on {w.dataset}"
+    plot_accuracy_vs_budget(table, base_acc, tuned_acc, p["tuned"], smk.output.accuracy_pdf, smk.output.accuracy_png,
+                            title)
+    plot_targeted_vs_random(table, base_acc, tuned_acc, p["tuned"], smk.output.random_pdf, smk.output.random_png,
+                            title)
     tok = load_tokenizer(smk.input.tokenizer)
     pairs = {d: token_pair_counts(pl.read_parquet(f), lambda i: tok.decode([i]), smk.params.top)
              for d, f in zip(smk.params.directions, smk.input.switches)}
-    plot_token_pairs(pairs, smk.output.pairs_pdf, smk.output.pairs_png)
+    plot_token_pairs(pairs, smk.output.pairs_pdf, smk.output.pairs_png, title)

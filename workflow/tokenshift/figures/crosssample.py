@@ -23,7 +23,7 @@ def _reference_lines(ax: Axes, base_acc: float | None, tuned_acc: float | None, 
 
 
 def plot_accuracy_vs_budget(table: pl.DataFrame, base_acc: float | None, tuned_acc: float | None,
-                            tuned_name: str, pdf: str | Path, png: str | Path) -> None:
+                            tuned_name: str, pdf: str | Path, png: str | Path, title: str | None = None) -> None:
     """One panel per direction, one line per threshold, with base and tuned accuracy as references."""
     t = table.filter(pl.col("mode") == "targeted")
     directions = t["direction"].unique(maintain_order=True).to_list()
@@ -42,11 +42,11 @@ def plot_accuracy_vs_budget(table: pl.DataFrame, base_acc: float | None, tuned_a
         ax.set_ylabel("Mean@n (95% CI)")
         ax.set_title(DIRECTION_TITLE.get(direction, direction), fontsize=9)
         ax.legend(fontsize=7)
-    save_figure(fig, pdf, png)
+    save_figure(fig, pdf, png, title=title)
 
 
 def plot_targeted_vs_random(table: pl.DataFrame, base_acc: float | None, tuned_acc: float | None,
-                            tuned_name: str, pdf: str | Path, png: str | Path) -> None:
+                            tuned_name: str, pdf: str | Path, png: str | Path, title: str | None = None) -> None:
     """Accuracy against the mean number of switched tokens (identity swaps included)."""
     directions = table["direction"].unique(maintain_order=True).to_list()
     fig, axes = new_figure(5.0 * len(directions), 3.6, ncols=len(directions), squeeze=False)
@@ -61,7 +61,7 @@ def plot_targeted_vs_random(table: pl.DataFrame, base_acc: float | None, tuned_a
         ax.set_ylabel("Mean@n")
         ax.set_title(DIRECTION_TITLE.get(direction, direction), fontsize=9)
         ax.legend(fontsize=7)
-    save_figure(fig, pdf, png)
+    save_figure(fig, pdf, png, title=title)
 
 
 def token_pair_counts(switches: pl.DataFrame, decode: Callable[[int], str], top: int) -> pl.DataFrame:
@@ -73,7 +73,8 @@ def token_pair_counts(switches: pl.DataFrame, decode: Callable[[int], str], top:
     return counts.with_columns(pl.Series("label", labels, dtype=pl.String))
 
 
-def plot_token_pairs(pairs_by_direction: dict[str, pl.DataFrame], pdf: str | Path, png: str | Path) -> None:
+def plot_token_pairs(pairs_by_direction: dict[str, pl.DataFrame], pdf: str | Path, png: str | Path,
+                     title: str | None = None) -> None:
     """Horizontal bars per direction; an empty panel says that no effective switch happened."""
     n = max(1, len(pairs_by_direction))
     fig, axes = new_figure(4.5 * n, 4.0, ncols=n, squeeze=False)
@@ -85,4 +86,4 @@ def plot_token_pairs(pairs_by_direction: dict[str, pl.DataFrame], pdf: str | Pat
         ax.set_xlabel("effective switches (primary -> intervention)")
         ax.set_title(direction, fontsize=9)
         ax.tick_params(axis="y", labelsize=7)
-    save_figure(fig, pdf, png)
+    save_figure(fig, pdf, png, title=title)

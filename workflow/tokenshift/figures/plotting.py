@@ -51,8 +51,11 @@ def log_js_axis(ax: Any, axis: str = "y", floor: float = JS_FLOOR) -> None:
 
 
 
-def save_figure(fig: Figure, pdf: str | Path, png: str | Path, dpi: int = 150) -> None:
-    """Write both formats atomically (deterministic PDF: no creation date) and close the figure."""
+def save_figure(fig: Figure, pdf: str | Path, png: str | Path, dpi: int = 150, title: str | None = None) -> None:
+    """Write both formats atomically (deterministic PDF: no creation date) and close the figure; ``title``
+    (the models and dataset drawn) goes above every panel."""
+    if title:
+        fig.suptitle(title, fontsize=8, wrap=True)
     fig.tight_layout()
     for path, kw in ((pdf, {"metadata": {"CreationDate": None}}), (png, {"dpi": dpi, "metadata": {"Software": None}})):
         with atomic_file(path) as tmp:

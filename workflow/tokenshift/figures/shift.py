@@ -309,5 +309,4 @@ def render(name: str, tables: Tables, primary: list[str], compare: list[str], p:
     fig = spec.draw(tables, pairs, p)
     datasets = sorted({d for table in spec.tables for d in tables[table]["dataset"].unique()})
     shown = "; ".join(f"{pair}: {(models or {}).get(pair, pair)}" for pair in pairs)
-    fig.suptitle(f"{shown} (on {', '.join(datasets)})", fontsize=8, wrap=True)
-    save_figure(fig, pdf, png)
+    save_figure(fig, pdf, png, title=f"{shown} (on {', '.join(datasets)})")

@@ -69,5 +69,4 @@ def plot_evolution(table: pl.DataFrame, pdf: str | Path, png: str | Path, high: 
     axes[1].set(title=f"(b) Jaccard with final JS > {high:g} set", xlabel="RL step", ylim=(0, 1.05))
     axes[2].set(title="(c) Mean@n (95% CI)", xlabel="RL step", ylabel="accuracy")
     datasets = ", ".join(table["dataset"].unique(maintain_order=True))
-    fig.suptitle(f"base vs each checkpoint of rl, on rl's responses ({datasets})", fontsize=8)
-    save_figure(fig, pdf, png)
+    save_figure(fig, pdf, png, title=f"base vs each checkpoint of rl, on rl's responses ({datasets})")
