@@ -68,6 +68,13 @@ def copy_up_to_date(ci_run: Path, run_dir: Path, parts: tuple[str, ...]) -> None
             os.utime(path, (stamp, stamp), follow_symlinks=False)
 
 
+def log_lines(path: Path) -> list[str]:
+    """A rule log's lines after its opening provenance line (what the script itself wrote)."""
+    lines = path.read_text().strip().splitlines()
+    assert lines and lines[0].startswith("provenance: "), path
+    return lines[1:]
+
+
 @pytest.fixture(scope="session")
 def ci_run(tmp_path_factory) -> Path:
     """One full pipeline run on config/ci.yaml; returns the run's results/<name> dir."""

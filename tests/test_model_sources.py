@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 import yaml
-from conftest import ROOT, run_snakemake, save_tiny_model
+from conftest import ROOT, log_lines, run_snakemake, save_tiny_model
 from tokenshift.errors import UserError
 from tokenshift.models.device import model_devices, resolve_device
 from tokenshift.models.loading import load_model, load_tokenizer
@@ -102,10 +102,10 @@ def _bad_run(tmp_path, patch: dict, target: str):
 def test_pipeline_stops_on_a_broken_gguf_with_one_line_and_no_output(tmp_path):
     bad = tmp_path / "broken.gguf"
     bad.write_bytes(b"GGUF" + b"\0" * 64)
-    proc, run = _bad_run(tmp_path, {"models": {"base": {"gguf": str(bad)}, "rl": {}, "sft": {}}},
+    proc, run = _bad_run(tmp_path, {"models": {"base": {"gguf": str(bad)}, "rl": {}, "sft": {}, "sft_matched": {}}},
                          "models/converted/base")
     assert proc.returncode != 0
-    log = (run / "logs" / "convert_gguf" / "base.log").read_text().strip().splitlines()
+    log = log_lines(run / "logs" / "convert_gguf" / "base.log")
     assert log == [f"error: gguf file {bad} does not parse: " + log[0].split("does not parse: ", 1)[1]]
     assert not (run / "models" / "converted").exists() or not any((run / "models" / "converted").iterdir())
 
@@ -117,7 +117,7 @@ def test_pipeline_stops_on_a_malformed_dataset_file(tmp_path):
     proc, run = _bad_run(tmp_path, {"datasets": [{"name": "mine", "path": str(data), "grader": "math"}]},
                          "data/mine.parquet")
     assert proc.returncode != 0
-    log = (run / "logs" / "prepare_dataset" / "mine.log").read_text().strip().splitlines()
+    log = log_lines(run / "logs" / "prepare_dataset" / "mine.log")
     assert len(log) == 1 and log[0].startswith(f"error: dataset 'mine' (path {data})") and "answer" in log[0], log
     assert not (run / "data" / "mine.parquet").exists()
 
