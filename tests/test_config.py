@@ -153,6 +153,8 @@ def test_resolved_config_has_no_null_left_but_the_ones_that_mean_none():
     ({"models": {"base": {}, "rl": {}, "sft": {}, "r7": {"checkpoint": 7}}},
      "models.r7.checkpoint': train_rl saves steps [25, 50, 75, 100, 125, 150], not 7"),
     ({"finetuning_data": {"pairs": ["nope"]}}, "finetuning_data.pairs': unknown pair 'nope'"),
+    ({"topp_sampling": {"pairs": ["nope"]}}, "topp_sampling.pairs': unknown pair 'nope'"),
+    ({"topp_sampling": {"pairs": ["rl"], "top_p": [0.9]}}, "topp_sampling.top_p': 0.9 is sampling.top_p"),
     ({"datasets": [{"name": "finetuning", "generator": "organism", "split": "eval"}]},
      "datasets': the name 'finetuning' is reserved"),
     ({"models": {"base": {}, "rl": {}, "sft": {}, "x": {"variant": "nope", "seed": 0}}},

@@ -1,4 +1,5 @@
-"""A config change on a finished run reruns exactly the jobs that read the changed value.
+"""A config change on a finished run reruns exactly the jobs that read the changed value (and the
+scorecard, which reads nearly every table).
 
 Dry runs (``-n``) against the finished ci run with a modified copy of config/ci.yaml: each
 rule's params are the resolved values its script reads, so snakemake's params trigger only
@@ -98,16 +99,17 @@ def test_new_threshold_runs_only_its_sweeps(ci_workdir, tmp_path):
     assert len(sweeps) == len(cs["pairs"]) * len(cfg["datasets"]) * len(cs["directions"]) * modes
     assert all(f"/eps{new:g}/" in out for outs in sweeps for out in outs)
     assert _existing(ci_workdir, [j for j in jobs if j[0] == "crosssample_run"]) == []
-    assert _rules(jobs) == {"crosssample_run", "crosssample_table", "crosssample_targets", "crosssample_figures"}
+    assert _rules(jobs) == {"crosssample_run", "crosssample_table", "crosssample_targets", "crosssample_figures",
+                            "scorecard"}
 
 
 @pytest.mark.parametrize("patch, expected", [
-    ({"crosssample": {"tolerance": 0.3}}, {"crosssample_targets"}),
+    ({"crosssample": {"tolerance": 0.3}}, {"crosssample_targets", "scorecard"}),
     ({"crosssample": {"top_pairs": 3}}, {"crosssample_figures"}),
-    ({"stats": {"hist_bins": 7}}, {"shift_stats", *SHIFT_CONSUMERS}),
+    ({"stats": {"hist_bins": 7}}, {"shift_stats", *SHIFT_CONSUMERS, "scorecard"}),
     ({"evaluation": {"bootstrap": 321}},
      {"accuracy_table", "accuracy_figure", "training_variants", "crosssample_table", "crosssample_targets",
-      "crosssample_figures"}),
+      "crosssample_figures", "training_evolution", "scorecard"}),
 ])
 def test_table_and_figure_settings_rerun_only_their_readers(ci_workdir, tmp_path, patch, expected):
     jobs = dry_run(ci_workdir, tmp_path, patch)

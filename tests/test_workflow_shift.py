@@ -16,7 +16,7 @@ def test_every_shift_figure_is_built(ci_run):
 
 def test_shift_summary_table(ci_run):
     csv = pl.read_csv(ci_run / "tables" / "shift_summary.csv")
-    assert set(csv["pair"]) == {"rl", "sft"}
+    assert set(csv["pair"]) == {"rl", "sft", "sftmatched", "simplerl"}
     assert (csv["n_positions"] > 0).all()
     for col in ("pct_near_zero", "pct_high"):
         assert csv[col].is_between(0, 100).all()
@@ -44,13 +44,14 @@ def test_rl_model_moved_from_its_base(ci_run):
     assert (dump["js"] > 1e-3).sum() >= 5, "RL pair: too few positions with top-p JS > 1e-3"
     assert (dump["js_full"] > 1e-3).any()
     assert (dump["logprob_base"] != dump["logprob_tuned"]).mean() > 0.5
-    summary = pl.read_csv(ci_run / "tables" / "shift_summary.csv").filter(pl.col("pair") == "rl")
+    summary = pl.read_csv(ci_run / "tables" / "shift_summary.csv").filter(
+        (pl.col("pair") == "rl") & (pl.col("dataset") == "eval"))
     assert summary["pct_near_zero"].item() < 100
 
 
 def test_weight_gap_table(ci_run):
     """Table 6's σ for each pair of the run: both fine-tuned models moved, and by a small fraction."""
     df = pl.read_csv(ci_run / "tables" / "weight_gap.csv")
-    assert df["pair"].to_list() == ["rl", "sft"]
+    assert df["pair"].to_list() == ["rl", "sft", "sftmatched", "simplerl"]
     assert all(0 < s < 0.5 for s in df["sigma"])
     assert "Table 6" in (ci_run / "tables" / "weight_gap.md").read_text()

@@ -65,4 +65,18 @@ def test_finetuning_data_is_sampled_and_analysed_at_top_p_1(ci_run):
     assert ("rl", "finetuning") in set(zip(summary["pair"], summary["dataset"]))
     js = pl.read_parquet(ci_run / "stats" / "js_percentiles.parquet")
     labels = js.filter(pl.col("column") == "js").group_by("dataset").agg(pl.col("top_p").unique())
-    assert {r["dataset"]: r["top_p"] for r in labels.iter_rows(named=True)} == {"eval": [0.9], "finetuning": [1.0]}
+    assert {r["dataset"]: r["top_p"] for r in labels.iter_rows(named=True)} == {"eval": [0.9], "finetuning": [1.0],
+                                                                                       "eval_p070": [0.7]}
+
+
+def test_responses_resampled_at_another_top_p_are_analysed_at_it(ci_run):
+    """ci: rl's responses sampled again at top-p 0.7 (Fig. 26), beside the run's own at 0.9."""
+    from tokenshift.files.parquet import read_metadata
+
+    assert read_metadata(ci_run / "dump" / "rl" / "eval_p070.parquet")["top_p"] == 0.7
+    assert provenance(ci_run / "logs" / "generate" / "rl" / "eval_p070.log")["params"]["sampling"]["top_p"] == 0.7
+    js = pl.read_parquet(ci_run / "stats" / "js_percentiles.parquet").filter(
+        (pl.col("pair") == "rl") & (pl.col("column") == "js"))
+    assert set(zip(js["dataset"], js["top_p"])) >= {("eval", 0.9), ("eval_p070", 0.7)}
+    assert (ci_run / "figures" / "fig26_js_topp_sampling.pdf").stat().st_size > 1000
+    assert not (ci_run / "generations" / "base" / "eval_p070.parquet").exists()  # only the listed pairs' models

@@ -9,6 +9,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 from tokenshift.pipeline.config import (  # noqa: E402
     FINETUNING,
+    topp_set_name,
     checkpoint_steps,
     model_source,
     prompt_model,
@@ -31,8 +32,19 @@ DATASETS = [d["name"] for d in config["datasets"]]
 # Every prompt set of the run by name: the analysed ones and the one training learns from.
 DATASET_ENTRIES = {d["name"]: d for d in [*config["datasets"], config["train_dataset"]]}
 FT = config["finetuning_data"]
-if FT["pairs"]:  # the training prompts, sampled and analysed at their own top_p (paper Fig. 36-38)
+TOPP = config["topp_sampling"]
+# Extra prompt sets, sampled and analysed at their own top_p for chosen pairs only, never evaluated or
+# cross-sampled: name -> (top_p, pairs). The training prompts (paper Fig. 36-38), and the first
+# dataset resampled at each of topp_sampling.top_p (Fig. 26).
+EXTRA_SETS = {}
+if FT["pairs"]:
     DATASET_ENTRIES[FINETUNING] = {**config["train_dataset"], "name": FINETUNING, "limit": FT["limit"]}
+    EXTRA_SETS[FINETUNING] = (FT["top_p"], FT["pairs"])
+for _tp in TOPP["top_p"] if TOPP["pairs"] else []:
+    _name = topp_set_name(DATASETS[0], _tp)
+    DATASET_ENTRIES[_name] = {**DATASET_ENTRIES[DATASETS[0]], "name": _name}
+    EXTRA_SETS[_name] = (_tp, TOPP["pairs"])
+TOPP_SETS = [d for d in EXTRA_SETS if d != FINETUNING]
 TRAIN_DATA = config["train_dataset"]["name"]
 VARIANTS = {v["name"]: v for v in config["train_variants"]}
 VARIANT_RUNS = [[v, s] for v in VARIANTS for s in VARIANTS[v]["seeds"]]  # (variant, seed) of every training run
@@ -54,7 +66,8 @@ REPORT_SECTIONS = {
     "evolution": "4 Training evolution (paper 4.3)",
     "training": "5 Divergence-weighted training (paper 4.4, App. A.7)",
     "sft": "6 SFT against RL (paper App. A.3, A.8)",
-    "viewer": "7 Token viewer",
+    "robustness": "7 Robustness: sampling top-p (paper App. A.4)",
+    "viewer": "8 Token viewer",
 }
 
 
@@ -197,20 +210,21 @@ def get_pair_models(w):
     return {f"{p}_{role}": model_dir(PAIRS[p][role]) for p in PAIRS for role in ("base", "tuned")}
 
 
-DUMPS = [(pair, dataset) for pair in PAIRS for dataset in DATASETS] + [(pair, FINETUNING) for pair in FT["pairs"]]
+DUMPS = [(pair, dataset) for pair in PAIRS for dataset in DATASETS] + [
+    (pair, name) for name, (_, pairs) in EXTRA_SETS.items() for pair in pairs]
 
 
 def sampling_settings(dataset):
-    """The generate rule's sampling settings; the fine-tuning prompts take finetuning_data.top_p."""
+    """The generate rule's sampling settings; an extra prompt set takes its own top_p."""
     s = pick(config["sampling"], "temperature", "top_p", "max_new_tokens", "n_samples", "batch_size", "dtype",
              "backend", "vllm")
-    return {**s, "top_p": FT["top_p"]} if dataset == FINETUNING else s
+    return {**s, "top_p": EXTRA_SETS[dataset][0]} if dataset in EXTRA_SETS else s
 
 
 def dump_settings(dataset):
-    """The dump rule's settings; the fine-tuning prompts are analysed at the top_p they were sampled with."""
+    """The dump rule's settings; an extra prompt set is analysed at the top_p it was sampled with."""
     s = pick(DUMP, "top_p", "temperature", "extra_top_p", "batch_size", "chunk", "dtype", "answer_marker")
-    return {**s, "top_p": FT["top_p"]} if dataset == FINETUNING else s
+    return {**s, "top_p": EXTRA_SETS[dataset][0]} if dataset in EXTRA_SETS else s
 
 
 def get_dumps():

@@ -69,6 +69,7 @@ rule weight_gap:
 # 21 in 4.1-4.2; 8-12 in App. A.3).
 FIGURE_SECTIONS = {f: "sft" if "sft_vs_rl" in f else "mechanics" if f[3:5] in ("07", "17", "18", "21") else "shifts"
                    for f in SHIFT_FIGURES}
+FIGURE_SECTIONS |= {"fig26_js_topp_sampling": "robustness", "fig28_js_truncated_vs_full": "robustness"}
 
 
 for _fig, _spec in SHIFT_FIGURES.items():
@@ -88,6 +89,7 @@ for _fig, _spec in SHIFT_FIGURES.items():
             primary=STATS["primary_pairs"],
             compare=list(PAIRS),
             models={name: f"{p['base']} → {p['tuned']}" for name, p in PAIRS.items()},
+            datasets=DATASETS[:1] + TOPP_SETS if _spec.topp else [d for d in DATASET_ENTRIES if d not in TOPP_SETS],
             stats=stats_params(),
         log:
             f"{RUN}/logs/figures/{_fig}.log",

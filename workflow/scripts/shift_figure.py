@@ -11,4 +11,5 @@ with rule_context(smk):
     params = StatsParams(**{**s, "tail_thresholds": tuple(s["tail_thresholds"])})
     tables = {name: pl.read_parquet(path) for name, path in zip(smk.params.table_names, smk.input.tables)}
     render(smk.params.figure, tables, list(smk.params.primary), list(smk.params.compare), params,
-           smk.output.pdf, smk.output.png, models=smk.params.models)
+           smk.output.pdf, smk.output.png, models=smk.params.models,
+           datasets=list(smk.params.datasets))

@@ -81,13 +81,29 @@ def js_percentile_curves(t: Tables, pairs: list[str], p: StatsParams) -> plt.Fig
 
 
 def js_topp_robustness(t: Tables, pairs: list[str], p: StatsParams) -> plt.Figure:
-    """Fig 28 (and Fig 26 kind): percentile curves for every analysed top_p (incl. 1.0 = full distributions)."""
+    """Fig 28: percentile curves of one response set for every analysed top_p (incl. 1.0 = full distributions)."""
     df = _series(t["js_percentiles"], pairs).with_columns(pl.format("top-p {}", "top_p").alias("top-p"),
                                                           pl.col("js").clip(JS_FLOOR))
     fig, panels = _series_panels(df)
     for ax, name, part in panels:
         if not _empty(ax, part):
             sns.lineplot(part.to_pandas(), x="percentile", y="js", hue="top-p", ax=ax)
+        ax.set(xlabel="percentile of positions", ylabel="JS", title=str(name))
+        log_js_axis(ax)
+    return fig
+
+
+def js_topp_sampling(t: Tables, pairs: list[str], p: StatsParams) -> plt.Figure:
+    """Fig 26: JS percentile curves of responses *sampled* at different top-p, each analysed at its own top-p;
+    one panel per pair that has several (config topp_sampling)."""
+    df = (t["js_percentiles"].filter((pl.col("column") == "js") & pl.col("pair").is_in(pairs))
+          .with_columns(series=pl.col("pair"), js=pl.col("js").clip(JS_FLOOR),
+                        sampled=pl.format("sampled at top-p {}", "top_p")))
+    several = df.group_by("pair").agg(pl.col("top_p").n_unique() > 1).filter(pl.col("top_p"))["pair"]
+    fig, panels = _series_panels(df.filter(pl.col("pair").is_in(several)))
+    for ax, name, part in panels:
+        if not _empty(ax, part, "no pair sampled at several top-p (topp_sampling.pairs)"):
+            sns.lineplot(part.sort("top_p").to_pandas(), x="percentile", y="js", hue="sampled", ax=ax)
         ax.set(xlabel="percentile of positions", ylabel="JS", title=str(name))
         log_js_axis(ax)
     return fig
@@ -277,10 +293,12 @@ class FigureSpec:
     tables: tuple[str, ...]
     draw: Callable[[Tables, list[str], StatsParams], plt.Figure]
     compare: bool  # True: every pair (SFT vs RL); False: the primary pairs
+    topp: bool = False  # True: the first dataset and its top-p resamplings; False: the analysed datasets
 
 
 FIGURES: dict[str, FigureSpec] = {
     "fig01_js_percentiles": FigureSpec(("js_percentiles",), js_percentile_curves, False),
+    "fig26_js_topp_sampling": FigureSpec(("js_percentiles",), js_topp_sampling, False, topp=True),
     "fig28_js_truncated_vs_full": FigureSpec(("js_percentiles",), js_topp_robustness, False),
     "fig02_js_by_position": FigureSpec(("position_profile",), js_by_position, False),
     "fig22_js_local_averages": FigureSpec(("local_averages",), js_local_averages, False),
@@ -301,11 +319,14 @@ FIGURES: dict[str, FigureSpec] = {
 
 
 def render(name: str, tables: Tables, primary: list[str], compare: list[str], p: StatsParams,
-           pdf: str | Path, png: str | Path, models: dict[str, str] | None = None) -> None:
-    """Draw figure ``name`` from its tables and write both formats, titled with the pairs' models
-    (``models``: pair -> "base → tuned") and the datasets drawn."""
+           pdf: str | Path, png: str | Path, models: dict[str, str] | None = None,
+           datasets: list[str] | None = None) -> None:
+    """Draw figure ``name`` from its tables (rows of ``datasets`` only, when given) and write both formats,
+    titled with the pairs' models (``models``: pair -> "base → tuned") and the datasets drawn."""
     spec = FIGURES[name]
     pairs = compare if spec.compare else primary
+    if datasets is not None:
+        tables = {k: v.filter(pl.col("dataset").is_in(datasets)) for k, v in tables.items()}
     fig = spec.draw(tables, pairs, p)
     datasets = sorted({d for table in spec.tables for d in tables[table]["dataset"].unique()})
     shown = "; ".join(f"{pair}: {(models or {}).get(pair, pair)}" for pair in pairs)

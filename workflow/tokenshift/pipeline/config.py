@@ -120,6 +120,11 @@ TRAINED_MODELS = ("base", "rl", "sft", "sft_matched")
 MODEL_SOURCES = ("path", "hub", "gguf", "variant", "checkpoint")
 # The dataset name of the fine-tuning-data analysis (the first training prompts, finetuning_data).
 FINETUNING = "finetuning"
+
+
+def topp_set_name(dataset: str, top_p: float) -> str:
+    """The name of ``dataset`` resampled at ``top_p`` (topp_sampling, Fig. 26): eval at 0.7 is eval_p070."""
+    return f"{dataset}_p{round(100 * top_p):03d}"
 # The organism's two splits, by their shorthand names.
 ORGANISM_SPLITS = ("eval", "train")
 
@@ -228,6 +233,17 @@ def _check_cross_references(config: dict[str, Any]) -> None:
         for name in values:
             if name is not None and name not in names:
                 raise UserError(f"config key 'scorecard.{key}': unknown pair {name!r}; known: {sorted(names)}")
+    topp = config["topp_sampling"]
+    for name in topp["pairs"]:
+        if name not in names:
+            raise UserError(f"config key 'topp_sampling.pairs': unknown pair {name!r}; known: {sorted(names)}")
+    if topp["pairs"] and config["sampling"]["top_p"] in topp["top_p"]:
+        raise UserError(f"config key 'topp_sampling.top_p': {config['sampling']['top_p']} is sampling.top_p, whose "
+                        "responses the run has already; list only the other values")
+    taken = [d["name"] for d in config["datasets"]] + [config["train_dataset"]["name"]]
+    clash = [n for n in (topp_set_name(config["datasets"][0]["name"], tp) for tp in topp["top_p"]) if n in taken]
+    if topp["pairs"] and clash:
+        raise UserError(f"config key 'topp_sampling.top_p': dataset name {clash[0]!r} is taken")
     for name in config["finetuning_data"]["pairs"]:
         if name not in names:
             raise UserError(f"config key 'finetuning_data.pairs': unknown pair {name!r}; known: {sorted(names)}")
