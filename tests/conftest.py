@@ -15,6 +15,25 @@ from tokenshift.data.vocab import build_char_tokenizer
 from tokenshift.models.loading import build_tiny_llama
 
 ROOT = Path(__file__).resolve().parents[1]
+# Debian's chromium, driven by Playwright's Python driver (Playwright's own browser download is not used).
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="this browser test needs Debian's chromium "
+                                    "(apt-get install chromium)")
+
+
+@pytest.fixture
+def browser_page():
+    """A headless Chromium page and the list its console errors and uncaught exceptions go to."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        yield page, errors
+        browser.close()
 
 
 def save_tiny_model(out: Path, seed: int, hidden: int = 32, layers: int = 2, heads: int = 2,

@@ -4,7 +4,8 @@ grouped by the paper's sections; and the scorecard the run writes."""
 import re
 
 import polars as pl
-from conftest import run_snakemake
+import pytest
+from conftest import needs_chromium, run_snakemake
 from tokenshift.analysis.scorecard import VERDICTS
 
 
@@ -17,10 +18,15 @@ def test_scorecard_judges_all_13_claims_with_a_rule(ci_run):
     assert "| C13 |" in (ci_run / "tables" / "scorecard.md").read_text()
 
 
-def test_report_holds_every_figure_table_scorecard_and_viewer(ci_workdir, ci_run, tmp_path):
-    report = tmp_path / "report.html"
-    proc = run_snakemake(ci_workdir, "--report", str(report))
+@pytest.fixture(scope="module")
+def report(ci_workdir, tmp_path_factory):
+    path = tmp_path_factory.mktemp("report") / "report.html"
+    proc = run_snakemake(ci_workdir, "--report", str(path))
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return path
+
+
+def test_report_holds_every_figure_table_scorecard_and_viewer(ci_run, report):
     text = report.read_text()
     for section in ("0 Scorecard", "Where RL changes the distribution", "cross-sampling", "Training evolution",
                     "Divergence-weighted training", "SFT against RL", "Token viewer"):
@@ -30,3 +36,13 @@ def test_report_holds_every_figure_table_scorecard_and_viewer(ci_workdir, ci_run
     missing = [name for name in expected if not re.search(re.escape(name), text)]
     assert not missing, missing
     assert "eval.html" in text  # a viewer page
+
+
+@needs_chromium
+def test_report_opens_in_headless_chromium(report, browser_page):
+    page, errors = browser_page
+    page.goto(report.as_uri())
+    page.wait_for_load_state("networkidle")
+    shown = page.locator("body").inner_text()
+    assert "0 Scorecard" in shown and "8 Token viewer" in shown, shown[:2000]
+    assert errors == []

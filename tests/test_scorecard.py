@@ -133,3 +133,9 @@ def test_c13_needs_a_weighted_variant_above_the_baseline_and_none_below():
     assert verdicts(x)["C13"] == INCONCLUSIVE
     x.variants = table((0.3, 0.4))
     assert verdicts(x)["C13"] == NOT_REPRODUCED
+
+
+@pytest.mark.parametrize("tail, verdict", [(0.0, REPRODUCED), (None, INCONCLUSIVE)])
+def test_c9_reads_a_zero_tail_share_as_zero_and_a_missing_one_as_missing(tail, verdict):
+    x = Inputs(dataset="eval", dapo="rl", summary=summary(rl=row(tail=tail)))
+    assert verdicts(x)["C9"] == verdict

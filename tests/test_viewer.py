@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 
 import polars as pl
-import pytest
-from conftest import ROOT
+from conftest import ROOT, needs_chromium
 from tokenshift.figures.viewer import DUMP_COLUMNS, dump_responses, render_page, switch_responses
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def test_dump_view_carries_each_tokens_numbers_in_order(ci_run):
@@ -50,40 +46,31 @@ def test_page_embeds_data_that_cannot_close_its_script():
     assert "http://" not in page and "https://" not in page  # nothing fetched: works offline
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="the viewer's browser test needs Debian's chromium (apt-get install "
-                    "chromium)")
-def test_viewer_page_works_in_headless_chromium(ci_run):
-    from playwright.sync_api import sync_playwright
-
+@needs_chromium
+def test_viewer_page_works_in_headless_chromium(ci_run, browser_page):
+    page, errors = browser_page
     page_path = ci_run / "viewer" / "rl" / "eval.html"
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-        errors: list[str] = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(page_path.as_uri())
-        tokens = page.locator(".tok")
-        assert tokens.count() > 100
-        # hover the most divergent token on the page: its details name both models' candidates
-        shaded = page.locator(".tok[style*='rgba']")
-        assert shaded.count() > 0
-        shaded.first.hover()
-        details = page.locator("#details").inner_text()
-        assert "base top-5" in details and "tuned top-5" in details and re.search(r"0\.\d{4}", details)
-        page.select_option("#correct", "false")
-        assert page.locator(".resp[data-correct='true']").count() == 0
-        page.select_option("#correct", "all")
-        before = page.locator(".resp").count()
-        page.eval_on_selector("#thr", "e => { e.value = '0.1'; e.dispatchEvent(new Event('input')); }")
-        assert 0 < page.locator(".resp").count() < before
-        page.get_by_role("button", name=re.compile("forward cross-sampling")).click()
-        switched = page.locator(".tok.sw")
-        assert switched.count() > 0
-        switched.first.hover()
-        assert "intervention's token" in page.locator("#details").inner_text()
-        shot = ROOT / "results" / "viewer_screenshot.png"
-        shot.parent.mkdir(exist_ok=True)
-        page.screenshot(path=str(shot))
-        browser.close()
+    page.goto(page_path.as_uri())
+    tokens = page.locator(".tok")
+    assert tokens.count() > 100
+    # hover the most divergent token on the page: its details name both models' candidates
+    shaded = page.locator(".tok[style*='rgba']")
+    assert shaded.count() > 0
+    shaded.first.hover()
+    details = page.locator("#details").inner_text()
+    assert "base top-5" in details and "tuned top-5" in details and re.search(r"0\.\d{4}", details)
+    page.select_option("#correct", "false")
+    assert page.locator(".resp[data-correct='true']").count() == 0
+    page.select_option("#correct", "all")
+    before = page.locator(".resp").count()
+    page.eval_on_selector("#thr", "e => { e.value = '0.1'; e.dispatchEvent(new Event('input')); }")
+    assert 0 < page.locator(".resp").count() < before
+    page.get_by_role("button", name=re.compile("forward cross-sampling")).click()
+    switched = page.locator(".tok.sw")
+    assert switched.count() > 0
+    switched.first.hover()
+    assert "intervention's token" in page.locator("#details").inner_text()
+    shot = ROOT / "results" / "viewer_screenshot.png"
+    shot.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(shot))
     assert errors == []

@@ -260,13 +260,18 @@ def _c8(x: Inputs) -> tuple[str, str]:
                                  "{:.1f}% of {} high-JS positions")
 
 
+def _percent(value: float | None) -> float | None:
+    """A percentage column as a share; a missing one (an empty table cell) stays missing, 0 stays 0."""
+    return None if value is None else value / 100
+
+
 @claim("C9", "Few RL top-1 tokens were improbable under the base model", "§4.2, Fig. 18",
        "~5% (DAPO) of high-JS positions have base probability < 0.01 for the tuned top-1",
        f"share of positions with JS above stats.high whose tuned top-1 token has base probability below 0.01, DAPO "
        f"pair, below 10% beyond its Wilson interval; fewer than {MIN_HIGH} such positions is inconclusive",
        "shift_summary (pct_tail_below_0.01)")
 def _c9(x: Inputs) -> tuple[str, str]:
-    return _high_positions_claim(x, lambda r: (r.get("pct_tail_below_0.01") or float("nan")) / 100, 0.10, False,
+    return _high_positions_claim(x, lambda r: _percent(r.get("pct_tail_below_0.01")), 0.10, False,
                                  "{:.1f}% of {} high-JS positions")
 
 
