@@ -14,36 +14,31 @@ from pathlib import Path
 
 from PIL import Image
 
-# (file stem in <run>/figures, what it shows) in the order the README shows them.
-GALLERY: tuple[tuple[str, str], ...] = (
-    ("fig01_js_percentiles", "JS percentiles of every pair: most positions barely move"),
-    ("fig02_js_by_position", "Mean JS by position in the response"),
-    ("crosssample_accuracy_rl_eval", "Cross-sampling: accuracy against the switch budget"),
-    ("fig07_topk_overlap", "Top-k overlap at the high-JS positions"),
-    ("fig29_training_evolution", "JS over RL checkpoints"),
-    ("training_curves", "Training curves of every variant"),
-)
+from tokenshift.files.atomic import atomic_file
+
+# File stems in <run>/figures, in the order the README shows them.
+GALLERY: tuple[str, ...] = ("fig01_js_percentiles", "fig02_js_by_position", "crosssample_accuracy_rl_eval",
+                            "fig07_topk_overlap", "fig29_training_evolution", "training_curves")
 
 
-def shrink(src: Path, dst: Path, width: int = 640, colors: int = 64) -> None:
+def shrink(src: Path, dst: Path, width: int = 800, colors: int = 256) -> None:
     """Write ``src`` scaled to ``width`` pixels (aspect kept, never enlarged) with a ``colors`` palette."""
     with Image.open(src) as image:
         image = image.convert("RGB")
         if image.width > width:
             image = image.resize((width, round(image.height * width / image.width)), Image.Resampling.LANCZOS)
-        tmp = dst.with_name(dst.name + ".tmp")
-        image.quantize(colors=colors).save(tmp, format="PNG", optimize=True)
-        tmp.replace(dst)
+        with atomic_file(dst) as tmp:
+            image.quantize(colors=colors).save(tmp, format="PNG", optimize=True)
 
 
-def build(run: Path, out: Path, width: int = 640) -> list[Path]:
+def build(run: Path, out: Path, width: int = 800) -> list[Path]:
     """Shrink every gallery figure of ``run``; a missing one is an error naming it."""
-    missing = [stem for stem, _ in GALLERY if not (run / "figures" / f"{stem}.png").exists()]
+    missing = [stem for stem in GALLERY if not (run / "figures" / f"{stem}.png").exists()]
     if missing:
         raise FileNotFoundError(f"{run / 'figures'} lacks {', '.join(missing)}: run the pipeline first")
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for stem, _ in GALLERY:
+    for stem in GALLERY:
         shrink(run / "figures" / f"{stem}.png", out / f"{stem}.png", width)
         written.append(out / f"{stem}.png")
     return written
@@ -53,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a finished run folder, e.g. results/organism")
     parser.add_argument("out", type=Path, help="where the small PNGs go, e.g. docs/gallery")
-    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--width", type=int, default=800)
     args = parser.parse_args(argv)
     for path in build(args.run, args.out, args.width):
         print(f"{path} {path.stat().st_size // 1024} KiB")

@@ -47,7 +47,7 @@ def log_js_axis(ax: Any, axis: str = "y", floor: float = JS_FLOOR) -> None:
     else:
         ax.set_xlim(left=floor)
     label = getattr(ax, f"get_{axis}label")()
-    getattr(ax, f"set_{axis}label")(f"{label} (log; < {floor:g} drawn at {floor:g})")
+    getattr(ax, f"set_{axis}label")(f"{label}\nlog; < {floor:g} drawn at {floor:g}")
 
 
 

@@ -71,11 +71,15 @@ def js_percentile_curves(t: Tables, pairs: list[str], p: StatsParams) -> plt.Fig
     """Fig 1 / 8: the JS value at each percentile of positions (analysis top_p), one curve per pair."""
     df = _series(t["js_percentiles"].filter(pl.col("column") == "js"), pairs).with_columns(
         pl.col("js").clip(JS_FLOOR))
-    fig, ax = subplots(figsize=(COLUMN_WIDTH * 1.4, 2.8))
+    if df["top_p"].n_unique() > 1:  # e.g. the fine-tuning prompts, analysed at top-p 1
+        df = df.with_columns(series=pl.format("{} (top-p {})", "series", "top_p"))
+    fig, ax = subplots(figsize=(COLUMN_WIDTH * 2, 2.8))
     if not _empty(ax, df):
         sns.lineplot(df.to_pandas(), x="percentile", y="js", hue="series", ax=ax)
+        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1), frameon=False, title=None)
     ax.axhline(p.near_zero, ls=":", c="0.5", lw=0.8)
-    ax.set(xlabel="percentile of positions", ylabel=f"JS (top-p {p.top_p:g})", title="JS divergence percentiles")
+    top_p = f"top-p {df['top_p'][0]:g}" if df["top_p"].n_unique() == 1 else "each set's top-p"
+    ax.set(xlabel="percentile of positions", ylabel=f"JS ({top_p})", title="JS divergence percentiles")
     log_js_axis(ax)
     return fig
 

@@ -7,10 +7,12 @@ averaged per rollout step, with their range shaded when there are several.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import polars as pl
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
 from tokenshift.figures.plotting import JS_FLOOR, log_js_axis, new_figure, save_figure
 
@@ -32,8 +34,12 @@ def plot_training_curves(metrics: pl.DataFrame, pdf: str | Path, png: str | Path
     panels = [(c, t) for c, t in PANELS if c in metrics.columns and metrics[c].is_not_null().any()]
     variants = metrics["variant"].unique(maintain_order=True).to_list()
     colour = dict(zip(variants, sns.color_palette(n_colors=len(variants))))  # one colour per variant in every panel
-    fig, axes = new_figure(4.0 * len(panels), 3.2, ncols=len(panels), squeeze=False)
-    for ax, (column, title) in zip(axes[0], panels):
+    ncols = min(3, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = new_figure(3.6 * ncols, 2.6 * nrows, ncols=ncols, nrows=nrows, squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.remove()
+    for ax, (column, title) in zip(axes.flat, panels):
         runs = per_rollout(metrics, column)
         for (variant,), g in runs.group_by("variant", maintain_order=True):
             band = g.group_by("rollout_step").agg(pl.col(column).mean().alias("mean"), pl.col(column).min().alias("lo"),
@@ -44,7 +50,10 @@ def plot_training_curves(metrics: pl.DataFrame, pdf: str | Path, png: str | Path
                 ax.fill_between(x, band["lo"].to_numpy(), band["hi"].to_numpy(), alpha=0.2, color=colour[variant])
         ax.set_title(title)
         ax.set_xlabel("rollout step")
-    axes[0][0].legend(title="variant")  # the reward panel: every run logs a reward
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    # one legend for all panels, beside the first row (every run logs a reward)
+    axes[0][-1].legend(*axes[0][0].get_legend_handles_labels(), title="variant", loc="upper left",
+                       bbox_to_anchor=(1.02, 1), frameon=False)
     save_figure(fig, pdf, png)
 
 
