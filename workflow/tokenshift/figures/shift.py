@@ -8,6 +8,7 @@ draws a "no positions" note instead of failing.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,11 +37,18 @@ def _series(df: pl.DataFrame, pairs: list[str]) -> pl.DataFrame:
 Panel = tuple[plt.Axes, str, pl.DataFrame]
 
 
+PANELS_PER_ROW = 4  # wider figures wrap into rows: a page, or a screen, shows four panels across
+
+
 def _series_panels(df: pl.DataFrame, sharey: bool = False) -> tuple[plt.Figure, list[Panel]]:
-    """One panel per series, side by side: (figure, [(axes, series name, its rows)])."""
+    """One panel per series, in rows of up to PANELS_PER_ROW: (figure, [(axes, series name, its rows)])."""
     names = df["series"].unique(maintain_order=True).to_list() or ["(none)"]
-    fig, axes = subplots(1, len(names), figsize=(COLUMN_WIDTH * len(names), 2.8), squeeze=False, sharey=sharey)
-    return fig, [(ax, name, df.filter(pl.col("series") == name)) for ax, name in zip(axes[0], names)]
+    ncols = min(len(names), PANELS_PER_ROW)
+    nrows = math.ceil(len(names) / ncols)
+    fig, axes = subplots(nrows, ncols, figsize=(COLUMN_WIDTH * ncols, 2.8 * nrows), squeeze=False, sharey=sharey)
+    for ax in axes.flat[len(names):]:
+        ax.remove()
+    return fig, [(ax, name, df.filter(pl.col("series") == name)) for ax, name in zip(axes.flat, names)]
 
 
 def _note(ax: plt.Axes, text: str = "no positions in this subset") -> None:
