@@ -51,6 +51,16 @@ class Inputs:
     weight_gap: pl.DataFrame | None = None
     variants: pl.DataFrame | None = None
 
+    def dapo_rows(self, table: pl.DataFrame | None, **equal: str) -> pl.DataFrame | None:
+        """``table``'s rows of the DAPO pair on the judged dataset (and the ``equal`` column values); None
+        when the run did not produce the table."""
+        if table is None:
+            return None
+        keep = (pl.col("pair") == self.dapo) & (pl.col("dataset") == self.dataset)
+        for column, value in equal.items():
+            keep &= pl.col(column) == value
+        return table.filter(keep)
+
     def summary_row(self, pair: str | None) -> dict | None:
         if self.summary is None or pair is None:
             return None
@@ -134,11 +144,10 @@ def _c1(x: Inputs) -> tuple[str, str]:
        "mean JS of the first and of the last position bin both above the mean JS of the bins centred in [0.3, 0.7] "
        "(DAPO pair); inconclusive with fewer than 100 positions in an end bin", "stats/position_profile")
 def _c2(x: Inputs) -> tuple[str, str]:
-    if x.position is None:
+    p = x.dapo_rows(x.position)
+    if p is None or p.height < 3:
         return "—", NOT_RUN
-    p = x.position.filter((pl.col("pair") == x.dapo) & (pl.col("dataset") == x.dataset)).sort("bin")
-    if p.height < 3:
-        return "—", NOT_RUN
+    p = p.sort("bin")
     first, last = p.row(0, named=True), p.row(p.height - 1, named=True)
     middle = p.filter(pl.col("center").is_between(0.3, 0.7))
     mid = float((middle["mean"] * middle["n"]).sum() / middle["n"].sum()) if middle.height else float("nan")
@@ -154,9 +163,9 @@ def _c2(x: Inputs) -> tuple[str, str]:
        "half of the low-JS positions lie in the lowest tenth of the range, and high-JS positions lie above it at "
        "least twice as often as low-JS ones", "stats/entropy_by_divergence")
 def _c3(x: Inputs) -> tuple[str, str]:
-    if x.entropy is None:
+    e = x.dapo_rows(x.entropy, model="base")
+    if e is None:
         return "—", NOT_RUN
-    e = x.entropy.filter((pl.col("pair") == x.dapo) & (pl.col("dataset") == x.dataset) & (pl.col("model") == "base"))
     bins = x.entropy["bin"].max() + 1 if x.entropy.height else 0
     cut = max(1, bins // 10)
     shares = {}
@@ -175,11 +184,8 @@ def _c3(x: Inputs) -> tuple[str, str]:
 
 
 def _target(x: Inputs, direction: str, limit: float) -> tuple[str, str]:
-    if x.targets is None:
-        return "—", NOT_RUN
-    t = x.targets.filter((pl.col("pair") == x.dapo) & (pl.col("dataset") == x.dataset)
-                         & (pl.col("direction") == direction))
-    if not t.height:
+    t = x.dapo_rows(x.targets, direction=direction)
+    if t is None or not t.height:
         return "—", NOT_RUN
     best = t.sort("reached", "eff_pct", descending=[True, False]).row(0, named=True)
     text = (f"eps {best['eps']:g}, budget {best['budget']}: {best['initial_acc']:.3f} -> {best['final_acc']:.3f} "
@@ -208,11 +214,8 @@ def _c5(x: Inputs) -> tuple[str, str]:
        "at the largest budget of the DAPO pair's forward sweep, the random baseline's 95% CI lies wholly below the "
        "targeted run's; overlapping CIs are inconclusive", "crosssampling (mode random vs targeted)")
 def _c6(x: Inputs) -> tuple[str, str]:
-    if x.crosssampling is None:
-        return "—", NOT_RUN
-    c = x.crosssampling.filter((pl.col("pair") == x.dapo) & (pl.col("dataset") == x.dataset)
-                               & (pl.col("direction") == "forward"))
-    if not c.height or "random" not in set(c["mode"]):
+    c = x.dapo_rows(x.crosssampling, direction="forward")
+    if c is None or not c.height or "random" not in set(c["mode"]):
         return "—", NOT_RUN
     eps = c["eps"].min()
     c = c.filter((pl.col("eps") == eps) & (pl.col("budget") == c["budget"].max()))
