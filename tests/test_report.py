@@ -45,4 +45,6 @@ def test_report_opens_in_headless_chromium(report, browser_page):
     page.wait_for_load_state("networkidle")
     shown = page.locator("body").inner_text()
     assert "0 Scorecard" in shown and "8 Token viewer" in shown, shown[:2000]
+    page.get_by_text("0 Scorecard").click()  # a section lists its files
+    page.get_by_text("scorecard.csv").first.wait_for()
     assert errors == []
