@@ -2,7 +2,7 @@
 
 The full-size figures (PDF and PNG) stay in the run folder and in the report; the gallery only
 has to show a stranger what the default run finds, so each picture is cut to a fixed width and a
-small palette, a few tens of kilobytes each, small enough to check in.
+256-colour palette, some tens of kilobytes each, small enough to check in.
 
 ``python -m tokenshift.figures.gallery results/organism docs/gallery`` (or ``make gallery``).
 """

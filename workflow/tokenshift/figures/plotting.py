@@ -4,6 +4,7 @@ written atomically."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,17 @@ def new_figure(width: float = 5.0, height: float = 3.5, **kwargs: Any) -> tuple[
     return subplots(figsize=(width, height), **kwargs)
 
 
+def panel_grid(n: int, per_row: int, width: float, height: float, **kwargs: Any) -> tuple[Figure, list[Any]]:
+    """``n`` panels of ``width`` x ``height`` inches in rows of up to ``per_row``, the unused cells of the
+    last row removed: (fig, the ``n`` axes in reading order)."""
+    ncols = min(n, per_row)
+    nrows = math.ceil(n / ncols)
+    fig, axes = subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, **kwargs)
+    for ax in axes.flat[n:]:
+        ax.remove()
+    return fig, list(axes.flat[:n])
+
+
 def log_js_axis(ax: Any, axis: str = "y", floor: float = JS_FLOOR) -> None:
     """A log JS axis starting at ``floor`` (plot values clipped to it), said in the axis label."""
     getattr(ax, f"set_{axis}scale")("log")
@@ -48,7 +60,6 @@ def log_js_axis(ax: Any, axis: str = "y", floor: float = JS_FLOOR) -> None:
         ax.set_xlim(left=floor)
     label = getattr(ax, f"get_{axis}label")()
     getattr(ax, f"set_{axis}label")(f"{label}\nlog; < {floor:g} drawn at {floor:g}")
-
 
 
 def save_figure(fig: Figure, pdf: str | Path, png: str | Path, dpi: int = 150, title: str | None = None) -> None:

@@ -8,7 +8,6 @@ draws a "no positions" note instead of failing.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ import polars as pl
 import seaborn as sns
 
 from tokenshift.analysis.statistics import StatsParams
-from tokenshift.figures.plotting import COLUMN_WIDTH, JS_FLOOR, log_js_axis, save_figure, subplots
+from tokenshift.figures.plotting import COLUMN_WIDTH, JS_FLOOR, log_js_axis, panel_grid, save_figure, subplots
 
 Tables = dict[str, pl.DataFrame]
 
@@ -43,12 +42,8 @@ PANELS_PER_ROW = 4  # wider figures wrap into rows: a page, or a screen, shows f
 def _series_panels(df: pl.DataFrame, sharey: bool = False) -> tuple[plt.Figure, list[Panel]]:
     """One panel per series, in rows of up to PANELS_PER_ROW: (figure, [(axes, series name, its rows)])."""
     names = df["series"].unique(maintain_order=True).to_list() or ["(none)"]
-    ncols = min(len(names), PANELS_PER_ROW)
-    nrows = math.ceil(len(names) / ncols)
-    fig, axes = subplots(nrows, ncols, figsize=(COLUMN_WIDTH * ncols, 2.8 * nrows), squeeze=False, sharey=sharey)
-    for ax in axes.flat[len(names):]:
-        ax.remove()
-    return fig, [(ax, name, df.filter(pl.col("series") == name)) for ax, name in zip(axes.flat, names)]
+    fig, axes = panel_grid(len(names), PANELS_PER_ROW, COLUMN_WIDTH, 2.8, sharey=sharey)
+    return fig, [(ax, name, df.filter(pl.col("series") == name)) for ax, name in zip(axes, names)]
 
 
 def _note(ax: plt.Axes, text: str = "no positions in this subset") -> None:
@@ -79,14 +74,15 @@ def js_percentile_curves(t: Tables, pairs: list[str], p: StatsParams) -> plt.Fig
     """Fig 1 / 8: the JS value at each percentile of positions (analysis top_p), one curve per pair."""
     df = _series(t["js_percentiles"].filter(pl.col("column") == "js"), pairs).with_columns(
         pl.col("js").clip(JS_FLOOR))
-    if df["top_p"].n_unique() > 1:  # e.g. the fine-tuning prompts, analysed at top-p 1
+    several_top_p = df["top_p"].n_unique() > 1  # e.g. the fine-tuning prompts, analysed at top-p 1
+    if several_top_p:
         df = df.with_columns(series=pl.format("{} (top-p {})", "series", "top_p"))
     fig, ax = subplots(figsize=(COLUMN_WIDTH * 2, 2.8))
     if not _empty(ax, df):
         sns.lineplot(df.to_pandas(), x="percentile", y="js", hue="series", ax=ax)
         sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1), frameon=False, title=None)
     ax.axhline(p.near_zero, ls=":", c="0.5", lw=0.8)
-    top_p = f"top-p {df['top_p'][0]:g}" if df["top_p"].n_unique() == 1 else "each set's top-p"
+    top_p = "each set's top-p" if several_top_p or not df.height else f"top-p {df['top_p'][0]:g}"
     ax.set(xlabel="percentile of positions", ylabel=f"JS ({top_p})", title="JS divergence percentiles")
     log_js_axis(ax)
     return fig

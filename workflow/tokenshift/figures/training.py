@@ -7,14 +7,13 @@ averaged per rollout step, with their range shaded when there are several.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import polars as pl
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
-from tokenshift.figures.plotting import JS_FLOOR, log_js_axis, new_figure, save_figure
+from tokenshift.figures.plotting import JS_FLOOR, log_js_axis, new_figure, panel_grid, save_figure
 
 # (column of metrics.csv, panel title); a panel is drawn when any run logged its column.
 PANELS = [("reward", "reward (mean over rollouts)"), ("entropy", "token entropy"),
@@ -34,12 +33,8 @@ def plot_training_curves(metrics: pl.DataFrame, pdf: str | Path, png: str | Path
     panels = [(c, t) for c, t in PANELS if c in metrics.columns and metrics[c].is_not_null().any()]
     variants = metrics["variant"].unique(maintain_order=True).to_list()
     colour = dict(zip(variants, sns.color_palette(n_colors=len(variants))))  # one colour per variant in every panel
-    ncols = min(3, len(panels))
-    nrows = math.ceil(len(panels) / ncols)
-    fig, axes = new_figure(3.6 * ncols, 2.6 * nrows, ncols=ncols, nrows=nrows, squeeze=False)
-    for ax in axes.flat[len(panels):]:
-        ax.remove()
-    for ax, (column, title) in zip(axes.flat, panels):
+    fig, axes = panel_grid(len(panels), 3, 3.6, 2.6)
+    for ax, (column, title) in zip(axes, panels):
         runs = per_rollout(metrics, column)
         for (variant,), g in runs.group_by("variant", maintain_order=True):
             band = g.group_by("rollout_step").agg(pl.col(column).mean().alias("mean"), pl.col(column).min().alias("lo"),
@@ -52,8 +47,8 @@ def plot_training_curves(metrics: pl.DataFrame, pdf: str | Path, png: str | Path
         ax.set_xlabel("rollout step")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     # one legend for all panels, beside the first row (every run logs a reward)
-    axes[0][-1].legend(*axes[0][0].get_legend_handles_labels(), title="variant", loc="upper left",
-                       bbox_to_anchor=(1.02, 1), frameon=False)
+    axes[min(3, len(axes)) - 1].legend(*axes[0].get_legend_handles_labels(), title="variant", loc="upper left",
+                                       bbox_to_anchor=(1.02, 1), frameon=False)
     save_figure(fig, pdf, png)
 
 
