@@ -1,11 +1,17 @@
 # tokenshift: token-level analysis of what RLVR fine-tuning changes in a language model.
 # This file is the table of contents; each stage lives in workflow/rules/<stage>.smk.
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# A config given with --configfile is the whole config (several files are layered in the order given);
+# the schema fills what it leaves out. config/config.yaml is the config only when none is given.
+if not workflow.overwrite_configfiles:
+
+    configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 wildcard_constraints:

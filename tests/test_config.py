@@ -9,9 +9,9 @@ import yaml
 from conftest import ROOT
 from tokenshift.commands import dump as dump_command
 from tokenshift.errors import UserError
-from tokenshift.pipeline.config import resolve_config, schema_default, validate_config
+from tokenshift.pipeline.config import SCHEMA_PATH, resolve_config, schema_default, validate_config
 
-SCHEMA = ROOT / "config" / "schema.yaml"
+SCHEMA = SCHEMA_PATH
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "config").glob("*.yaml")) + sorted((ROOT / "config").glob("*/*.yaml")))

@@ -125,3 +125,46 @@ def test_spec_rejects_bad_input_naming_the_field(kwargs, message):
 def test_sampling_params_reject_bad_input(kwargs, message):
     with pytest.raises(UserError, match=message):
         SamplingParams(**{"seed": 0, "temperature": 1.0, "top_p": 0.9, "max_new_tokens": 8, **kwargs})
+
+
+def one_line_error(capsys, code: int) -> str:
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    return err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("case,message", [
+    ("empty", "dataset {path} has no rows: no prompts to cross-sample"),
+    ("corrupt", "dataset {path} is not a readable Parquet file"),
+])
+def test_unusable_prompt_file_is_one_line(tiny_pair, tmp_path, capsys, case, message):
+    path = tmp_path / "prompts.parquet"
+    if case == "empty":
+        write_parquet(problems_frame([]), path)
+    else:
+        path.write_bytes(b"PAR1 not really parquet PAR1")
+    line = one_line_error(capsys, cli(tiny_pair, path, tmp_path / "o.parquet", "--eps", "0.1", "--budget", "2"))
+    assert line.startswith("tokenshift crosssample: error: ") and message.format(path=path) in line
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def test_cli_refuses_to_write_over_the_prompts(tiny_pair, prompts, tmp_path, capsys):
+    copy = shutil.copy(prompts, tmp_path / "eval.parquet")
+    before = open(copy, "rb").read()
+    line = one_line_error(capsys, cli(tiny_pair, copy, copy, "--eps", "0.1", "--budget", "2"))
+    assert f"--out {copy} is the --prompts input; refusing to overwrite it" in line
+    assert open(copy, "rb").read() == before
+
+
+def test_cli_device_reaches_the_spec(tiny_pair, prompts, tmp_path, monkeypatch):
+    """--device (default: the schema's, auto) is the device the models load on."""
+    seen = []
+
+    def record(primary, intervention, data, spec, progress):
+        seen.append(spec.device)
+        raise UserError("stop before loading models")
+
+    monkeypatch.setattr("tokenshift.commands.crosssample.cross_sample_dataset", record)
+    assert cli(tiny_pair, prompts, tmp_path / "o.parquet", "--eps", "0.1", "--budget", "2") == 2
+    assert cli(tiny_pair, prompts, tmp_path / "o.parquet", "--eps", "0.1", "--budget", "2", "--device", "cpu") == 2
+    assert seen == ["auto", "cpu"]

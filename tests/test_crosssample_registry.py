@@ -11,9 +11,9 @@ from tokenshift.cli import build_parser
 from tokenshift.crosssample import CHUNKS, ENGINES, NOISE, RULES, CrossSpec
 from tokenshift.errors import UserError
 from tokenshift.generation.sampler import SamplingParams
-from tokenshift.pipeline.config import schema_default
+from tokenshift.pipeline.config import SCHEMA_PATH, schema_default
 
-SCHEMA = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "schema.yaml").read_text())
+SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
 CS = SCHEMA["properties"]["crosssample"]["properties"]
 KINDS = {"engine": ENGINES, "chunk": CHUNKS, "noise": NOISE, "rule": RULES}
 

@@ -20,7 +20,7 @@ import pytest
 import yaml
 from conftest import ROOT, run_snakemake
 from tokenshift.figures.shift import FIGURES
-from tokenshift.pipeline.config import resolve_config, validate_config
+from tokenshift.pipeline.config import SCHEMA_PATH, resolve_config, validate_config
 
 SHIFT_CONSUMERS = {"shift_summary", *(f"figure_{f}" for f in FIGURES)}
 
@@ -30,7 +30,7 @@ def _ci_config() -> dict:
 
 
 def _resolved(cfg: dict) -> dict:
-    return resolve_config(validate_config(copy.deepcopy(cfg), ROOT / "config" / "schema.yaml"))
+    return resolve_config(validate_config(copy.deepcopy(cfg), SCHEMA_PATH))
 
 
 def _merge(cfg: dict, patch: dict) -> dict:

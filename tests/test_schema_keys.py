@@ -1,4 +1,4 @@
-"""Every key of config/schema.yaml is read somewhere: a key nothing reads is a setting that silently does nothing."""
+"""Every key of workflow/tokenshift/pipeline/schema.yaml is read somewhere: a key nothing reads is a setting that silently does nothing."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from pathlib import Path
 
 import yaml
 from conftest import ROOT
+from tokenshift.pipeline.config import SCHEMA_PATH
 
-SCHEMA = ROOT / "config" / "schema.yaml"
+SCHEMA = SCHEMA_PATH
 
 # Where config values are consumed: the rules, their scripts and the library. Not the config module
 # itself: validating or resolving a key is not using it.

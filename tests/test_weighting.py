@@ -9,7 +9,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenshift.errors import UserError
-from tokenshift.training.weighting import WEIGHTINGS, AlphaSchedule, k3, token_weights
+from tokenshift.training.weighting import (
+    K3_LOG_RATIO_BOUND,
+    LINEAR_RELATIVE_MAX_WEIGHT,
+    WEIGHTINGS,
+    AlphaSchedule,
+    k3,
+    token_weights,
+)
 
 logps = st.lists(st.floats(-20, 0), min_size=1, max_size=16)
 
@@ -29,6 +36,35 @@ def test_k3_is_exact_near_zero():
     lp = torch.tensor([-1.0], dtype=torch.float32)
     d = 1e-4
     assert float(k3(lp + d, lp)) == pytest.approx(d * d / 2, rel=1e-2)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+def test_k3_clamps_the_log_ratio_so_huge_ratios_stay_finite(dtype):
+    """A token one policy all but excludes (log-ratio far past the bound, or infinite) gives the bound's KL."""
+    ratios = torch.tensor([-1e4, -50.0, 50.0, 1e4, float("inf"), float("-inf")], dtype=dtype)
+    got = k3(ratios, torch.zeros_like(ratios))
+    assert bool(torch.isfinite(got).all())
+    b = K3_LOG_RATIO_BOUND
+    at_bound = [math.exp(-b) + b - 1, math.exp(b) - b - 1]
+    expected = [at_bound[0], at_bound[0], at_bound[1], at_bound[1], at_bound[1], at_bound[0]]
+    assert got.double().tolist() == pytest.approx(expected, rel=1e-2 if dtype == torch.bfloat16 else 1e-6)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "linear_relative"])
+@given(big=st.floats(25, 1e30), alpha=st.floats(-1e4, 1e4))
+def test_huge_log_ratios_give_finite_bounded_weights(name, big, alpha):
+    logp = torch.tensor([[-big, -1.0, 0.0, big]])
+    w = token_weights(name, k3(logp, torch.zeros_like(logp)), torch.ones_like(logp), alpha, 0.3)
+    assert bool(torch.isfinite(w).all())
+    low, high = (0.85, 1.15) if name == "sigmoid" else (0.0, LINEAR_RELATIVE_MAX_WEIGHT)
+    assert bool((w >= low).all()) and bool((w <= high).all())
+
+
+def test_linear_relative_weight_is_bounded_above():
+    """One outlying KL with a large alpha would weigh thousands of times the others; the bound caps it."""
+    kl = torch.tensor([[0.0, 0.0, 0.0, 5.0]], dtype=torch.float64)
+    w = token_weights("linear_relative", kl, torch.ones_like(kl), 1000.0, 0.0)[0].tolist()
+    assert w == [0.0, 0.0, 0.0, LINEAR_RELATIVE_MAX_WEIGHT]
 
 
 kls = st.lists(st.floats(0, 5), min_size=2, max_size=12)

@@ -6,12 +6,12 @@ import polars as pl
 import yaml
 from conftest import ROOT
 from tokenshift.crosssample.tables import TABLE_COLUMNS
-from tokenshift.pipeline.config import validate_config
+from tokenshift.pipeline.config import SCHEMA_PATH, validate_config
 
 
 def _cs_config():
     cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
-    return validate_config(cfg, ROOT / "config" / "schema.yaml")
+    return validate_config(cfg, SCHEMA_PATH)
 
 
 def test_crosssampling_table(ci_run):

@@ -17,12 +17,16 @@ from tokenshift.pipeline.config import (  # noqa: E402
     validate_config,
 )
 from tokenshift.errors import UserError  # noqa: E402
+from tokenshift.files.digest import content_digest  # noqa: E402
+from tokenshift.models.sources import locate_gguf  # noqa: E402
 from tokenshift.pipeline.sources import script_sources  # noqa: E402
 
 try:
-    resolve_config(validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml"))
+    resolve_config(validate_config(config))
 except UserError as exc:
     sys.exit(f"tokenshift: invalid config: {exc}")
+logger.info(f"tokenshift: config read from {', '.join(map(os.path.relpath, workflow.configfiles)) or 'nothing'}; "
+            "the schema fills every key they leave out")
 
 RUN = f"results/{config['name']}"
 ENVS = str(Path(workflow.basedir) / "envs")
@@ -134,7 +138,7 @@ def model_dir(name):
     spec = config["models"][name]
     source = model_source(spec)
     if source == "path":
-        return spec["path"]
+        return ancient(spec["path"])  # its content digest, not its time, decides reruns (fingerprints)
     if source == "hub":
         return fill(rules.fetch_hub_model.output.ref, model=name)
     if source == "gguf":
@@ -147,6 +151,19 @@ def model_dir(name):
                "sft": fill(rules.train_sft.output[0], sft="sft"),
                "sft_matched": fill(rules.train_sft.output[0], sft="sft_matched")}
     return trained[name]  # validation allows no other model without a source
+
+
+def fingerprints(*names):
+    """The content fingerprints of the named models that are given by path: an input of every rule that
+    reads one, so that changed weights rerun it and a touched, copied or moved folder does not."""
+    return [fill(rules.model_fingerprint.output[0], model=n) for n in dict.fromkeys(names)
+            if model_source(config["models"][n]) == "path"]
+
+
+def local_model_file(name):
+    """The folder (path) or file (gguf) that a model given from outside the pipeline is read from."""
+    spec = config["models"][name]
+    return spec["path"] if "path" in spec else str(locate_gguf(spec["gguf"]))
 
 
 def sft_settings(name):
@@ -182,6 +199,7 @@ def get_prepare_inputs(w):
         inputs["source"] = entry["path"]
     if entry["prompt"]["chat"]:
         inputs["tokenizer"] = model_dir(prompt_model(config))
+        inputs["fingerprints"] = fingerprints(prompt_model(config))
     return inputs
 
 
@@ -202,12 +220,14 @@ def get_dump_inputs(w):
     """Both models of a pair, the responses it scores and their correctness."""
     pair, scored = PAIRS[w.pair], responses_model(w)
     return {"base": model_dir(pair["base"]), "tuned": model_dir(pair["tuned"]),
+            "fingerprints": fingerprints(pair["base"], pair["tuned"]),
             "responses": get_generations(scored, w.dataset), "correct": get_scores(scored, w.dataset)}
 
 
 def get_pair_models(w):
     """Both models of every pair, named <pair>_base and <pair>_tuned."""
-    return {f"{p}_{role}": model_dir(PAIRS[p][role]) for p in PAIRS for role in ("base", "tuned")}
+    models = {f"{p}_{role}": PAIRS[p][role] for p in PAIRS for role in ("base", "tuned")}
+    return {key: model_dir(name) for key, name in models.items()} | {"fingerprints": fingerprints(*models.values())}
 
 
 DUMPS = [(pair, dataset) for pair in PAIRS for dataset in DATASETS] + [
@@ -251,7 +271,8 @@ def cs_models(w):
 def get_crosssample_inputs(w):
     """Models and prompts of one sweep; the random baseline also needs its targeted run's rate."""
     prim, inter = cs_models(w)
-    inputs = {"primary": model_dir(prim), "intervention": model_dir(inter), "dataset": get_dataset(w)}
+    inputs = {"primary": model_dir(prim), "intervention": model_dir(inter), "dataset": get_dataset(w),
+              "fingerprints": fingerprints(prim, inter)}
     if w.mode == "random":
         inputs["targeted"] = fill(CS_RESPONSES, pair=w.pair, dataset=w.dataset, direction=w.direction, eps=w.eps,
                                   mode="targeted")
@@ -280,6 +301,15 @@ def get_crosssample_runs(output):
     return [fill(output, **{**k, "eps": f"{k['eps']:g}"}) for k in CS_RUNS]
 
 
+def scorecard_models():
+    """Models whose per-problem scores the scorecard reads on the first dataset: base and tuned of its RL-role
+    pairs (the shift claims' precondition) and every training-variant model (C13), where evaluated."""
+    card = config["scorecard"]
+    roles = [PAIRS[p][m] for p in (card["dapo"], card["simplerl"]) if p for m in ("base", "tuned")]
+    variants = [m for m, spec in config["models"].items() if "variant" in spec]
+    return [m for m in dict.fromkeys(roles + variants) if m in config["evaluation"]["models"]]
+
+
 def get_scorecard_inputs(w):
     """The tables the claims read; a stage the config leaves out is simply absent (its claims: not run)."""
     inputs = {"summary": rules.shift_summary.output.csv, "position": rules.shift_stats.output.position_profile,
@@ -290,6 +320,7 @@ def get_scorecard_inputs(w):
         inputs["evolution"] = rules.training_evolution.output.csv
     if VARIANTS:
         inputs["variants"] = rules.training_variants.output.csv
+    inputs["scores"] = [get_scores(m, DATASETS[0]) for m in scorecard_models()]
     return inputs
 
 
@@ -302,7 +333,9 @@ def viewer_sweeps(pair, dataset):
 
 
 def get_viewer_inputs(w):
-    inputs = {"dump": fill(DUMP_FILE, pair=w.pair, dataset=w.dataset), "tokenizer": model_dir(PAIRS[w.pair]["base"])}
+    base = PAIRS[w.pair]["base"]
+    inputs = {"dump": fill(DUMP_FILE, pair=w.pair, dataset=w.dataset), "tokenizer": model_dir(base),
+              "fingerprints": fingerprints(base)}
     for direction, eps in viewer_sweeps(w.pair, w.dataset):
         sweep = dict(pair=w.pair, dataset=w.dataset, direction=direction, eps=eps, mode="targeted")
         inputs |= {f"{direction}_responses": fill(CS_RESPONSES, **sweep),
@@ -317,7 +350,7 @@ def viewer_title(w):
 
 def all_targets():
     """The final outputs of a run: what ``rule all`` asks for."""
-    targets = [rules.accuracy_table.output.table, rules.accuracy_figure.output.pdf,
+    targets = [rules.run_config.output[0], rules.accuracy_table.output.table, rules.accuracy_figure.output.pdf,
                rules.shift_summary.output.csv, rules.shift_summary.output.md, rules.weight_gap.output.csv,
                rules.weight_gap.output.md, rules.scorecard.output.csv, rules.scorecard.output.md]
     targets += [fill(rules.viewer.output.html, pair=p, dataset=d) for p, d in DUMPS]

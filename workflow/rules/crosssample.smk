@@ -144,6 +144,7 @@ rule crosssample_figures:
         table=rules.crosssample_table.output.table,
         accuracy=rules.accuracy_table.output.table,
         tokenizer=lambda w: model_dir(PAIRS[w.pair]["base"]),
+        fingerprints=lambda w: fingerprints(PAIRS[w.pair]["base"]),
         # The switched-token histogram is drawn at each direction's first threshold.
         switches=lambda w: [
             fill(CS_SWITCHES, pair=w.pair, dataset=w.dataset, direction=d, eps=sweep_eps(w.pair, w.dataset, d)[0],

@@ -1,5 +1,25 @@
-# Stage 1: the prompt sets (generated, local files or hub datasets, with their prompt templates) and
-# the organism's tokenizer.
+# Stage 1: the run's resolved config, the prompt sets (generated, local files or hub datasets, with their
+# prompt templates) and the organism's tokenizer.
+
+
+rule run_config:
+    """The config this run computes with, every default filled in, and the files it was read from (rewritten
+    whenever either changes; nothing reads it, so that changes nothing else)."""
+    output:
+        f"{RUN}/config.yaml",
+    params:
+        config=config,
+        files=[os.path.relpath(f) for f in workflow.configfiles],
+    localrule: True
+    log:
+        f"{RUN}/logs/run_config.log",
+    conda:
+        f"{ENVS}/analysis.yaml"
+    resources:
+        mem_mb=500,
+        runtime=5,
+    script:
+        "../scripts/run_config.py"
 
 
 rule organism_tokenizer:

@@ -13,6 +13,7 @@ rule dump_checkpoint:
         lib("dump.py"),
         base=lambda w: model_dir("base"),
         tuned=lambda w: model_dir(f"rl_step{w.step}"),
+        fingerprints=lambda w: fingerprints("base"),
         responses=lambda w: get_generations("rl", w.dataset),
         correct=lambda w: get_scores("rl", w.dataset),
     params:

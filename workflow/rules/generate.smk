@@ -10,6 +10,7 @@ rule generate:
     input:
         lib("generate.py"),
         model=lambda w: model_dir(w.model),
+        fingerprints=lambda w: fingerprints(w.model),
         dataset=get_dataset,
     params:
         sampling=lambda w: sampling_settings(w.dataset),

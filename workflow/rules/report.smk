@@ -16,7 +16,12 @@ rule scorecard:
             "sft": config["scorecard"]["sft"],
             "weighted_variants": [v for v in VARIANTS if VARIANTS[v]["weighting"] != "none"],
             "baseline_variant": next(iter(VARIANTS), None),
+            "pair_models": {p: [PAIRS[p]["base"], PAIRS[p]["tuned"]]
+                            for p in (config["scorecard"]["dapo"], config["scorecard"]["simplerl"]) if p},
+            "variant_models": {m: [spec["variant"], spec["seed"]] for m, spec in config["models"].items()
+                               if "variant" in spec},
         },
+        score_models=scorecard_models(),
     log:
         f"{RUN}/logs/scorecard.log",
     conda:

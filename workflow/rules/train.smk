@@ -36,6 +36,7 @@ rule train_sft:
         lib("train_sft.py"),
         train=get_train_data,
         init=lambda w: model_dir("base"),
+        fingerprints=lambda w: fingerprints("base"),
     params:
         train=lambda w: sft_settings(w.sft),
         slip_prob=0.0,
@@ -65,6 +66,7 @@ rule train_rl:
         lib("train_rl.py"),
         train=get_train_data,
         init=lambda w: model_dir("base"),
+        fingerprints=lambda w: fingerprints("base"),
     params:
         train=config["train_rl"],
         grader=config["train_dataset"]["grader"],
@@ -92,6 +94,7 @@ rule train_variant:
         lib("train_variant.py"),
         train=get_train_data,
         init=lambda w: model_dir("base"),
+        fingerprints=lambda w: fingerprints("base"),
     params:
         train=lambda w: {**config["train_rl"], "steps": VARIANTS[w.variant]["steps"]},
         variant=lambda w: VARIANTS[w.variant],

@@ -5,9 +5,8 @@ The body is guarded: vLLM on CPU starts its worker in a spawned process that imp
 
 import tokenshift
 from tokenshift.data.datasets import read_dataset
-from tokenshift.files.parquet import write_parquet
 from tokenshift.files.shards import Shard
-from tokenshift.generation.sampler import SamplingParams, generate
+from tokenshift.generation.sampler import SamplingParams, generate, write_responses
 from tokenshift.generation.vllm_backend import VllmOptions, generate_vllm, import_vllm, start_engine
 from tokenshift.models.device import resolve_device
 from tokenshift.models.loading import load_model, load_tokenizer
@@ -33,7 +32,7 @@ def main(smk) -> None:
             model = load_model(smk.input.model, dtype=s["dtype"], device=smk.params.device, trust_remote_code=trust)
             df = generate(model, tok, prompts, ids, s["n_samples"], params, s["batch_size"], progress=log,
                           shard=shard)
-        write_parquet(df, smk.output.responses, metadata={
+        write_responses(df, smk.output.responses, tok, metadata={
             "model": str(smk.input.model), "seed": smk.params.seed, "temperature": s["temperature"],
             "top_p": s["top_p"], "max_new_tokens": s["max_new_tokens"], "backend": s["backend"],
             "tokenshift_version": tokenshift.__version__,

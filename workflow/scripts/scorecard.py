@@ -1,6 +1,6 @@
-"""Rule scorecard: every claim of the paper judged on this run's tables."""
+"""Rule scorecard: every claim of the paper judged on this run's tables and per-problem scores."""
 
-from tokenshift.analysis.scorecard import Inputs, read_optional, scorecard, to_markdown
+from tokenshift.analysis.scorecard import Inputs, read_optional, read_scores, scorecard, to_markdown
 from tokenshift.files.parquet import write_text
 from tokenshift.pipeline.rulectx import rule_context
 
@@ -8,7 +8,9 @@ smk = snakemake  # noqa: F821
 with rule_context(smk) as log:
     tables = {key: read_optional(smk.input.get(key)) for key in
               ("summary", "position", "entropy", "targets", "crosssampling", "evolution", "weight_gap", "variants")}
-    card = scorecard(Inputs(**smk.params.roles, **tables))
-    print(card.select("id", "verdict", "this_run"), file=log)
+    paths = smk.input.get("scores", [])  # one scores file per model of params.score_models, on the first dataset
+    scores = read_scores(list(smk.params.get("score_models", [])), [paths] if isinstance(paths, str) else list(paths))
+    card = scorecard(Inputs(**smk.params.roles, **tables, scores=scores))
+    print(card.select("id", "verdict", "why"), file=log)
     write_text(card.write_csv(), smk.output.csv)
     write_text(to_markdown(card), smk.output.md)

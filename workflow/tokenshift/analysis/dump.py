@@ -31,10 +31,12 @@ from tokenshift.analysis.divergence import DivergenceConfig, NonFiniteLogits, ch
 from tokenshift.data.organism import ANSWER_MARKER, verify
 from tokenshift.errors import UserError
 from tokenshift.files.atomic import atomic_file
+from tokenshift.files.inputs import read_table
 from tokenshift.files.parquet import compliant_schema
 from tokenshift.files.shards import WHOLE, Shard
 from tokenshift.generation.sampler import batches
 from tokenshift.models.device import model_devices
+from tokenshift.models.fingerprint import check_fingerprint
 from tokenshift.models.loading import ModelError, load_model, load_tokenizer, shared_vocab_size
 
 log = logging.getLogger(__name__)
@@ -104,11 +106,19 @@ class Pair:
     device: torch.device
 
 
-def load_pair(base_dir: str | Path, tuned_dir: str | Path, opts: DumpOptions) -> Pair:
-    """Both models, after checking that their tokenizers agree (before any weights are read)."""
+def load_tokenizers(base_dir: str | Path, tuned_dir: str | Path,
+                    opts: DumpOptions) -> tuple[PreTrainedTokenizerBase, int]:
+    """The pair's common tokenizer (base's) and its size, after checking that base and tuned agree."""
     tok_b = load_tokenizer(base_dir, opts.trust_remote_code)
     tok_t = load_tokenizer(tuned_dir, opts.trust_remote_code)
-    vocab = shared_vocab_size(tok_b, tok_t, f"base {base_dir}", f"tuned {tuned_dir}")
+    return tok_b, shared_vocab_size(tok_b, tok_t, f"base {base_dir}", f"tuned {tuned_dir}")
+
+
+def load_pair(base_dir: str | Path, tuned_dir: str | Path, opts: DumpOptions,
+              shared: tuple[PreTrainedTokenizerBase, int] | None = None) -> Pair:
+    """Both models, after checking that their tokenizers agree (before any weights are read); ``shared`` is
+    :func:`load_tokenizers`'s result when the caller has checked its inputs against it already."""
+    tok, vocab = shared or load_tokenizers(base_dir, tuned_dir, opts)
     scorers = []
     for (name, path), device in zip((("base", base_dir), ("tuned", tuned_dir)), model_devices(opts.device, 2)):
         model = load_model(path, opts.dtype, device, opts.trust_remote_code)
@@ -116,19 +126,12 @@ def load_pair(base_dir: str | Path, tuned_dir: str | Path, opts: DumpOptions) ->
         if rows < vocab:
             raise ModelError(f"{name} model {path} has {rows} output rows for a {vocab}-token tokenizer")
         scorers.append(Scorer(model, vocab, name))
-    return Pair(scorers[0], scorers[1], tok_b, vocab, scorers[0].model.device)
+    return Pair(scorers[0], scorers[1], tok, vocab, scorers[0].model.device)
 
 
 def read_responses(path: str | Path) -> pl.DataFrame:
     """A generations table (see tokenshift.generation.sampler), checked for the columns the dump needs."""
-    try:
-        df = pl.read_parquet(path)
-    except (FileNotFoundError, OSError) as exc:
-        raise UserError(f"cannot read responses {path}: {exc}") from None
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise UserError(f"responses {path} lack columns {missing}")
-    return df
+    return read_table(path, "responses", REQUIRED_COLUMNS)
 
 
 def check_responses(df: pl.DataFrame, pair: Pair) -> None:
@@ -150,14 +153,33 @@ def correctness(df: pl.DataFrame, correct_path: str | Path | None) -> pl.Series:
     """Per-response correctness: from an eval table if given, else the task verifier if the
     responses carry an ``answer``, else null."""
     if correct_path is not None:
-        table = pl.read_parquet(correct_path).select("problem_id", "sample_idx", pl.col("correct").cast(pl.Boolean))
-        joined = df.select("problem_id", "sample_idx").join(table, on=["problem_id", "sample_idx"], how="left",
-                                                            maintain_order="left")
-        return joined["correct"]
+        return joined_correctness(df, correct_path)
     if "answer" in df.columns and "response_text" in df.columns:
         return pl.Series("correct", [verify(t, a) for t, a in zip(df["response_text"], df["answer"])],
                          dtype=pl.Boolean)
     return pl.Series("correct", [None] * df.height, dtype=pl.Boolean)
+
+
+def joined_correctness(df: pl.DataFrame, correct_path: str | Path) -> pl.Series:
+    """The eval table's ``correct`` for each response, by (problem_id, sample_idx).
+
+    A table of another run (other problems or samples) would join to an all-null column without a
+    word: no match at all is an error, a partial match a warning with the count.
+    """
+    key = ["problem_id", "sample_idx"]
+    table = read_table(correct_path, "correctness table", [*key, "correct"])
+    if table.select(key).is_duplicated().any():
+        raise UserError(f"correctness table {correct_path} has more than one row for some (problem_id, sample_idx)")
+    table = table.select(*key, pl.col("correct").cast(pl.Boolean), pl.lit(True).alias("_matched"))
+    joined = df.select(key).join(table, on=key, how="left", maintain_order="left")
+    matched = int(joined["_matched"].sum())
+    if matched == 0 and df.height:
+        raise UserError(f"correctness table {correct_path} matches none of the {df.height} responses by "
+                        "(problem_id, sample_idx): is it of another run?")
+    if matched < df.height:
+        log.warning("correctness table %s matches %d of %d responses; the other %d get correct = null",
+                    correct_path, matched, df.height, df.height - matched)
+    return joined["correct"]
 
 
 def answer_start(tokenizer: PreTrainedTokenizerBase, ids: list[int], marker: str) -> int | None:
@@ -291,10 +313,14 @@ def run_dump(base_dir: str | Path, tuned_dir: str | Path, responses: str | Path,
     """Score ``responses`` with both models and write the per-token table to ``out`` atomically."""
     if opts.batch_size < 1:
         raise UserError(f"batch_size must be >= 1, got {opts.batch_size}")
-    pair = load_pair(base_dir, tuned_dir, opts)
+    # Every input is checked before any weights are read.
     df = read_responses(responses)
+    correct = correctness(df, correct_path)
+    shared = load_tokenizers(base_dir, tuned_dir, opts)
+    check_fingerprint(responses, shared[0], f"base {base_dir}")
+    pair = load_pair(base_dir, tuned_dir, opts, shared)
     metadata = {"base": str(base_dir), "tuned": str(tuned_dir), "responses": str(responses)}
-    return dump_loaded(pair, df, out, cfg, opts, metadata, correctness(df, correct_path), progress)
+    return dump_loaded(pair, df, out, cfg, opts, metadata, correct, progress)
 
 
 def dump_loaded(pair: Pair, df: pl.DataFrame, out: str | Path, cfg: DivergenceConfig, opts: DumpOptions,

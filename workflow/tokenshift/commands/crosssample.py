@@ -9,16 +9,27 @@ import sys
 import polars as pl
 
 import tokenshift
+from tokenshift.commands import add_device_option, check_output, set_schema_defaults
 from tokenshift.crosssample import CHUNKS, ENGINES, NOISE, RULES, CrossSpec, cross_sample_dataset, switch_rate
-from tokenshift.data.datasets import read_dataset
+from tokenshift.crosssample.run import read_prompts
 from tokenshift.errors import UserError
 from tokenshift.files.parquet import write_parquet
 from tokenshift.generation.sampler import SamplingParams
 from tokenshift.models.loading import load_tokenizer, shared_vocab_size
-from tokenshift.pipeline.config import schema_default
 
 OUT_COLUMNS = ["problem_id", "sample_idx", "response_ids", "n_switches", "n_effective", "length", "finish_reason",
                "response_text", "correct"]
+
+
+# Option dest -> the config key whose schema default it takes (crosssample.n_samples and batch_size are null
+# in the schema, meaning the sampling values).
+SCHEMA_KEYS = {
+    "rule": "crosssample.rule", "engine": "crosssample.engine", "noise": "crosssample.noise",
+    "samples": "sampling.n_samples", "limit": "crosssample.limit", "seed": "seed",
+    "temperature": "sampling.temperature", "top_p": "sampling.top_p", "max_new_tokens": "sampling.max_new_tokens",
+    "batch_size": "sampling.batch_size", "chunk": "crosssample.chunk", "chunk_size": "crosssample.chunk_size",
+    "max_chunk": "crosssample.max_chunk", "dtype": "sampling.dtype", "device": "device",
+}
 
 
 def add_parser(subparsers) -> None:
@@ -29,35 +40,26 @@ def add_parser(subparsers) -> None:
     p.add_argument("--prompts", required=True, help="Parquet with problem_id, prompt, answer")
     p.add_argument("--eps", type=float, required=True, help="threshold of the rule on top-p truncated distributions")
     p.add_argument("--budget", type=int, required=True, help="maximum number of switches per response")
-    # Defaults are the schema's (config/schema.yaml), so the CLI computes what the pipeline does.
-    p.add_argument("--rule", choices=RULES.names(), default=schema_default("crosssample.rule"),
-                   help="switching rule (default: %(default)s)")
-    p.add_argument("--engine", choices=ENGINES.names(), default=schema_default("crosssample.engine"),
-                   help="default: %(default)s")
+    p.add_argument("--rule", choices=RULES.names(), help="switching rule (default: %(default)s)")
+    p.add_argument("--engine", choices=ENGINES.names(), help="default: %(default)s")
     p.add_argument("--random", action="store_true",
                    help="random positions at the switch rate of the targeted run (measured first unless --rate)")
     p.add_argument("--rate", type=float, default=None, help="switch rate of the random baseline")
-    p.add_argument("--noise", choices=NOISE.names(), default=schema_default("crosssample.noise"),
-                   help="default: %(default)s")
-    p.add_argument("--samples", type=int, default=schema_default("sampling.n_samples"),
-                   help="responses per prompt (default: %(default)s)")
-    p.add_argument("--limit", type=int, default=None, help="first N problems only")
-    p.add_argument("--seed", type=int, default=schema_default("seed"), help="default: %(default)s")
-    p.add_argument("--temperature", type=float, default=schema_default("sampling.temperature"),
-                   help="default: %(default)s")
-    p.add_argument("--top-p", type=float, default=schema_default("sampling.top_p"), help="default: %(default)s")
-    p.add_argument("--max-new-tokens", type=int, default=schema_default("sampling.max_new_tokens"),
-                   help="default: %(default)s")
-    p.add_argument("--batch-size", type=int, default=schema_default("sampling.batch_size"),
-                   help="default: %(default)s")
-    p.add_argument("--chunk", choices=CHUNKS.names(), default=schema_default("crosssample.chunk"),
-                   help="default: %(default)s")
-    p.add_argument("--chunk-size", type=int, default=schema_default("crosssample.chunk_size"),
-                   help="fixed chunk size (default: %(default)s)")
-    p.add_argument("--max-chunk", type=int, default=schema_default("crosssample.max_chunk"),
-                   help="largest adaptive chunk (default: %(default)s)")
-    p.add_argument("--dtype", default=schema_default("sampling.dtype"), help="weights dtype (default: %(default)s)")
-    p.add_argument("--out", required=True, help="output Parquet")
+    p.add_argument("--noise", choices=NOISE.names(), help="default: %(default)s")
+    p.add_argument("--samples", type=int, help="responses per prompt (default: %(default)s)")
+    p.add_argument("--limit", type=int, help="first N problems only (default: all)")
+    p.add_argument("--seed", type=int, help="default: %(default)s")
+    p.add_argument("--temperature", type=float, help="default: %(default)s")
+    p.add_argument("--top-p", type=float, help="default: %(default)s")
+    p.add_argument("--max-new-tokens", type=int, help="default: %(default)s")
+    p.add_argument("--batch-size", type=int, help="default: %(default)s")
+    p.add_argument("--chunk", choices=CHUNKS.names(), help="default: %(default)s")
+    p.add_argument("--chunk-size", type=int, help="fixed chunk size (default: %(default)s)")
+    p.add_argument("--max-chunk", type=int, help="largest adaptive chunk (default: %(default)s)")
+    p.add_argument("--dtype", help="weights dtype (default: %(default)s)")
+    add_device_option(p)
+    p.add_argument("--out", required=True, help="output Parquet (not one of the inputs)")
+    set_schema_defaults(p, SCHEMA_KEYS)
     p.set_defaults(func=_run)
 
 
@@ -65,6 +67,8 @@ def _run(args: argparse.Namespace) -> None:
     # Every check a user can fail comes before any model is loaded: the spec's constructor.
     if args.rate is not None and not args.random:
         raise UserError("--rate only applies with --random")
+    check_output(args.out, {"--primary": args.primary, "--intervention": args.intervention,
+                            "--prompts": args.prompts})
 
     def spec(mode: str, rate: float | None) -> CrossSpec:
         return CrossSpec(
@@ -72,14 +76,14 @@ def _run(args: argparse.Namespace) -> None:
             sampling=SamplingParams(args.seed, args.temperature, args.top_p, args.max_new_tokens),
             engine=args.engine, rule=args.rule, noise=args.noise, chunk=args.chunk, chunk_size=args.chunk_size,
             max_chunk=args.max_chunk, mode=mode, random_rate=rate, n_samples=args.samples,
-            batch_size=args.batch_size, limit=args.limit, dtype=args.dtype)
+            batch_size=args.batch_size, limit=args.limit, dtype=args.dtype, device=args.device)
 
     targeted = spec("targeted", None)
     if args.random:
         spec("random", 0.0 if args.rate is None else args.rate)  # check before the targeted run
     shared_vocab_size(load_tokenizer(args.primary), load_tokenizer(args.intervention),
                       f"primary {args.primary}", f"intervention {args.intervention}")
-    data = read_dataset(args.prompts)
+    data = read_prompts(args.prompts)
 
     def run(s: CrossSpec):
         resp, _, stats = cross_sample_dataset(args.primary, args.intervention, data, s, progress=sys.stderr)

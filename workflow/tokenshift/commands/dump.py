@@ -8,7 +8,15 @@ import sys
 
 from tokenshift.analysis.divergence import DivergenceConfig
 from tokenshift.analysis.dump import DumpOptions, run_dump
-from tokenshift.pipeline.config import schema_default
+from tokenshift.commands import add_device_option, check_output, set_schema_defaults
+
+# Option dest -> the config key whose schema default it takes (dump.top_p and dump.temperature are null in
+# the schema, meaning the sampling values).
+SCHEMA_KEYS = {
+    "top_p": "sampling.top_p", "extra_top_p": "dump.extra_top_p", "temperature": "sampling.temperature",
+    "batch_size": "dump.batch_size", "chunk": "dump.chunk", "dtype": "dump.dtype", "device": "device",
+    "answer_marker": "dump.answer_marker",
+}
 
 
 def add_parser(subparsers) -> None:
@@ -17,27 +25,24 @@ def add_parser(subparsers) -> None:
     p.add_argument("--base", required=True, help="base model directory (HF, safetensors)")
     p.add_argument("--tuned", required=True, help="fine-tuned model directory")
     p.add_argument("--responses", required=True, help="generations Parquet (prompt_ids, response_ids, ...)")
-    p.add_argument("--out", required=True, help="output Parquet")
+    p.add_argument("--out", required=True, help="output Parquet (not one of the inputs)")
     p.add_argument("--correct", default=None, help="optional eval Parquet (problem_id, sample_idx, correct)")
-    # Defaults are the schema's (config/schema.yaml), so the CLI computes what the pipeline does.
-    p.add_argument("--top-p", type=float, default=schema_default("sampling.top_p"),
-                   help="analysis top_p of the js column (default: sampling.top_p, %(default)s)")
-    p.add_argument("--extra-top-p", type=float, nargs="*", default=schema_default("dump.extra_top_p"),
+    p.add_argument("--top-p", type=float, help="analysis top_p of the js column (default: sampling.top_p, %(default)s)")
+    p.add_argument("--extra-top-p", type=float, nargs="*",
                    help="further top_p values, one js_pXXX column each (default: %(default)s)")
-    p.add_argument("--temperature", type=float, default=schema_default("sampling.temperature"),
-                   help="default: sampling.temperature, %(default)s")
-    p.add_argument("--batch-size", type=int, default=schema_default("dump.batch_size"),
-                   help="responses per forward batch (default: %(default)s)")
-    p.add_argument("--chunk", type=int, default=schema_default("dump.chunk"),
-                   help="positions per statistics chunk (0 = auto)")
-    p.add_argument("--dtype", default=schema_default("dump.dtype"), help="weights dtype (default: %(default)s)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--answer-marker", default=schema_default("dump.answer_marker"),
-                   help="text that opens the final-answer span (default: %(default)s)")
+    p.add_argument("--temperature", type=float, help="default: sampling.temperature, %(default)s")
+    p.add_argument("--batch-size", type=int, help="responses per forward batch (default: %(default)s)")
+    p.add_argument("--chunk", type=int, help="positions per statistics chunk (0 = auto)")
+    p.add_argument("--dtype", help="weights dtype (default: %(default)s)")
+    add_device_option(p)
+    p.add_argument("--answer-marker", help="text that opens the final-answer span (default: %(default)s)")
+    set_schema_defaults(p, SCHEMA_KEYS)
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> None:
+    check_output(args.out, {"--base": args.base, "--tuned": args.tuned, "--responses": args.responses,
+                            "--correct": args.correct})
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     cfg = DivergenceConfig(temperature=args.temperature, top_p=args.top_p, extra_top_p=tuple(args.extra_top_p),
                            chunk=args.chunk)

@@ -14,7 +14,10 @@ from tqdm import tqdm
 
 from tokenshift.crosssample.spec import CrossSpec
 from tokenshift.crosssample.sweep import SweepStats, sweep_batch
+from tokenshift.data.datasets import read_dataset
+from tokenshift.errors import UserError
 from tokenshift.evaluation.accuracy import score_responses
+from tokenshift.files.inputs import reading
 from tokenshift.files.shards import WHOLE, Shard
 from tokenshift.generation.sampler import encode_prompt, shard_batches
 from tokenshift.models.device import model_devices
@@ -31,6 +34,16 @@ SWITCH_SCHEMA = {
 }
 
 
+def read_prompts(path: str | Path) -> pl.DataFrame:
+    """The prompt set to cross-sample (a prepared dataset), refused when unreadable or empty: with no
+    problem there is nothing to sample and no table to write."""
+    with reading(path, "dataset"):
+        data = read_dataset(path)
+    if data.height == 0:
+        raise UserError(f"dataset {path} has no rows: no prompts to cross-sample")
+    return data
+
+
 def select_problems(data: pl.DataFrame, limit: int | None) -> pl.DataFrame:
     """The first ``limit`` problems (all with None); the spec has checked ``limit``."""
     return data if limit is None else data.head(limit)
@@ -45,6 +58,8 @@ def cross_sample_dataset(primary_dir: str | Path, intervention_dir: str | Path, 
     a run of whole batches of their rows.
     """
     data = select_problems(data, spec.limit)
+    if data.height == 0:
+        raise UserError("the prompt dataset has no rows: no prompts to cross-sample")
     tok_p = load_tokenizer(primary_dir, spec.trust_remote_code)
     tok_i = load_tokenizer(intervention_dir, spec.trust_remote_code)
     vocab = shared_vocab_size(tok_p, tok_i, f"primary {primary_dir}", f"intervention {intervention_dir}")

@@ -2,7 +2,7 @@
 
 Implementations register themselves where they are defined (``@ENGINES.register("fast")``);
 :class:`tokenshift.crosssample.spec.CrossSpec` resolves names through these registries, and
-the tests check that config/schema.yaml's enums and the CLI's choices equal their names.
+the tests check that workflow/tokenshift/pipeline/schema.yaml's enums and the CLI's choices equal their names.
 """
 
 from __future__ import annotations

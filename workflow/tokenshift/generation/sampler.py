@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import polars as pl
 import torch
@@ -12,8 +14,10 @@ from tqdm import tqdm
 from tokenshift.distributions.draw import policy_probs
 from tokenshift.distributions.keyed import STREAM_PRIMARY, KeyedNoise, sample_inverse_cdf
 from tokenshift.errors import UserError
+from tokenshift.files.parquet import write_parquet
 from tokenshift.files.shards import WHOLE, Shard
 from tokenshift.models.decoding import Decoder
+from tokenshift.models.fingerprint import FINGERPRINT_KEY, tokenizer_fingerprint
 
 
 @dataclass(frozen=True)
@@ -146,3 +150,9 @@ def response_table(records: list[dict]) -> pl.DataFrame:
     """The generation table every backend writes (one row per response), so later stages never
     know which backend sampled."""
     return pl.DataFrame(records, schema=RESPONSE_SCHEMA)
+
+
+def write_responses(df: pl.DataFrame, path: str | Path, tokenizer, metadata: dict[str, Any]) -> None:
+    """Write a generation table, whichever backend sampled it, with the fingerprint of the tokenizer that
+    wrote its ids: the dump checks it against the pair it scores the ids with."""
+    write_parquet(df, path, metadata={**metadata, FINGERPRINT_KEY: tokenizer_fingerprint(tokenizer)})

@@ -1,10 +1,11 @@
-"""Config validation against config/schema.yaml (defaults filled, errors name the key) and the one
-place where derived values are resolved (every "null means ..." of the schema)."""
+"""Config validation against the schema (schema.yaml beside this module: defaults filled, errors name the
+key) and the one place where derived values are resolved (every "null means ..." of the schema)."""
 
 from __future__ import annotations
 
 import copy
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,9 @@ import yaml
 
 from tokenshift.errors import UserError
 
-# The schema is the one home of every default; the package reads it from the repository.
-SCHEMA_PATH = Path(__file__).resolve().parents[3] / "config" / "schema.yaml"
+# The schema is the one home of every default. It ships inside the package (package data), so an installed
+# wheel validates configs exactly as the checkout does.
+SCHEMA_PATH = Path(str(resources.files("tokenshift.pipeline") / "schema.yaml"))
 
 
 def _with_defaults(validator_class):

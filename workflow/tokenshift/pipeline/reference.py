@@ -1,4 +1,4 @@
-"""The configuration reference (docs/config-reference.md), generated from config/schema.yaml.
+"""The configuration reference (docs/config-reference.md), generated from workflow/tokenshift/pipeline/schema.yaml.
 
 The schema is the one home of every key, default and description; this page is written from it
 (``python -m tokenshift.pipeline.reference``), and a test checks that the checked-in page is
@@ -18,7 +18,7 @@ from tokenshift.pipeline.config import SCHEMA_PATH
 
 HEADER = """# Configuration reference
 
-Generated from `config/schema.yaml` by `python -m tokenshift.pipeline.reference > docs/config-reference.md`
+Generated from `workflow/tokenshift/pipeline/schema.yaml` by `python -m tokenshift.pipeline.reference > docs/config-reference.md`
 (a test checks that this page is current). Every key is optional except `name`; a key left out takes
 the default shown. `config/config.yaml` (the default run) sets only what differs from these.
 

@@ -8,6 +8,7 @@ whenever a figure's code changes.
 from __future__ import annotations
 
 import ast
+import os
 from functools import cache
 from pathlib import Path
 
@@ -60,5 +61,7 @@ def _closure(path: Path, package: str) -> frozenset[Path]:
 
 
 def script_sources(script: str | Path) -> list[str]:
-    """Sorted library files the script imports, directly or through other library modules."""
-    return sorted(str(p) for p in _closure(Path(script).resolve(), "tokenshift"))
+    """Sorted library files the script imports, directly or through other library modules, relative to the
+    working directory: Snakemake records a job's input paths, so absolute ones would make a moved or copied
+    run folder look changed and rerun everything."""
+    return sorted(os.path.relpath(p) for p in _closure(Path(script).resolve(), "tokenshift"))

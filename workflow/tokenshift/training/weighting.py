@@ -3,10 +3,14 @@
 Pure tensor functions, free of any trainer, so TRL (and verl on a cluster) call the same code:
 
 - :func:`k3`: the per-token KL estimate on sampled tokens, r − log r − 1 with r the probability
-  ratio of the two policies, written ``expm1(d) − d`` (d = log r) so that it stays exact near 0;
+  ratio of the two policies, written ``expm1(d) − d`` (d = log r) so that it stays exact near 0,
+  with d clamped to ±:data:`K3_LOG_RATIO_BOUND` first, as verl clamps it, so that a token one
+  policy all but excludes gives a large finite KL rather than inf (and inf − inf = NaN later);
 - weightings by name in :data:`WEIGHTINGS`: ``none`` (w = 1), ``sigmoid`` (Eq. 5,
-  w = 1 + s·(σ(α·KL) − ½)) and ``linear_relative`` (Eq. 7, w = 1 + α·(KL − the sequence's mean
-  KL), clipped at 0 so that a weight never turns an advantage's sign);
+  w = 1 + s·(σ(α·KL) − ½), bounded by construction) and ``linear_relative`` (Eq. 7,
+  w = 1 + α·(KL − the sequence's mean KL), clipped to [0, :data:`LINEAR_RELATIVE_MAX_WEIGHT`]:
+  at 0 so that a weight never turns an advantage's sign, above so that one outlying token cannot
+  take over the update);
 - :class:`AlphaSchedule`: α as a linear ramp in rollout steps (the paper ramps α from 0 to 50
   starting at step 100 or 150).
 
@@ -27,11 +31,14 @@ from tokenshift.registry import Registry
 
 Weighting = Callable[[torch.Tensor, torch.Tensor, float, float], torch.Tensor]
 WEIGHTINGS: Registry[Weighting] = Registry("weighting")
+K3_LOG_RATIO_BOUND = 20.0  # |log r| at most this in k3 (verl's clamp): k3 < e^20 ≈ 4.9e8, finite in float32 and bf16
+LINEAR_RELATIVE_MAX_WEIGHT = 10.0  # the largest linear-relative weight: ten times a token's plain advantage
 
 
 def k3(logp: torch.Tensor, logp_ref: torch.Tensor) -> torch.Tensor:
-    """k3 estimate of KL(ref ‖ π) per sampled token (tokens drawn from ref): r − log r − 1, r = π/ref."""
-    d = logp - logp_ref
+    """k3 estimate of KL(ref ‖ π) per sampled token (tokens drawn from ref): r − log r − 1, r = π/ref,
+    with log r clamped to ±K3_LOG_RATIO_BOUND so that the estimate stays finite."""
+    d = (logp - logp_ref).clamp(-K3_LOG_RATIO_BOUND, K3_LOG_RATIO_BOUND)
     return torch.expm1(d) - d
 
 
@@ -49,14 +56,17 @@ def sigmoid_weighting(kl: torch.Tensor, mask: torch.Tensor, alpha: float, s: flo
 
 @WEIGHTINGS.register("linear_relative")
 def linear_relative_weighting(kl: torch.Tensor, mask: torch.Tensor, alpha: float, s: float) -> torch.Tensor:
-    """Eq. 7: w = max(0, 1 + α·(KL − mean KL of the sequence's tokens)); ``s`` is unused.
+    """Eq. 7: w = 1 + α·(KL − mean KL of the sequence's tokens), clipped to [0, LINEAR_RELATIVE_MAX_WEIGHT];
+    ``s`` is unused.
 
     Clipped at 0: a negative weight would turn a token's advantage around, rewarding what the
-    group penalised; at 0 the token just drops out of the update.
+    group penalised; at 0 the token just drops out of the update. Bounded above: unlike the
+    sigmoid, Eq. 7 grows without limit in KL, and one token with a huge KL would otherwise carry
+    the whole sequence's gradient.
     """
     kl = kl.detach()
     mean = (kl * mask).sum(-1, keepdim=True) / mask.sum(-1, keepdim=True).clamp(min=1)
-    return (1 + alpha * (kl - mean)).clamp(min=0) * mask + (1 - mask)
+    return (1 + alpha * (kl - mean)).clamp(0, LINEAR_RELATIVE_MAX_WEIGHT) * mask + (1 - mask)
 
 
 def token_weights(name: str, kl: torch.Tensor, mask: torch.Tensor, alpha: float, s: float) -> torch.Tensor:
