@@ -65,6 +65,25 @@ def tiny_pair(tmp_path_factory) -> tuple[Path, Path]:
     return base, tuned
 
 
+def copy_repo(dest: Path) -> Path:
+    """The repository's files as a fresh clone has them (tracked and new, none that git ignores), at ``dest``:
+    where a test runs the README's commands as a user types them, from the repository root."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout.splitlines()
+    for name in files:
+        if (ROOT / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    return dest
+
+
+def snakemake_at_root(root: Path, *args: str, **popen) -> subprocess.CompletedProcess:
+    """``snakemake ARGS`` typed at ``root`` (the venv's snakemake is this interpreter's module)."""
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=root, capture_output=True, text=True,
+                          env=env, **popen)
+
+
 def run_snakemake(workdir: Path, *args: str, configfile: str = "config/ci.yaml") -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
            "--configfile", str(ROOT / configfile), "--cores", "2", *args]

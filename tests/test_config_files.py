@@ -7,34 +7,22 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, copy_repo, snakemake_at_root
 from test_paper_configs import PAPER, filled
 from tokenshift.pipeline.config import schema_default, validate_config
 
 
 @pytest.fixture(scope="module")
 def clean_copy(tmp_path_factory) -> Path:
-    """The repository's files as a fresh clone has them (tracked and new, none that git ignores)."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
-                           text=True, check=True).stdout.splitlines()
-    dest = tmp_path_factory.mktemp("clone") / "tokenshift"
-    for name in files:
-        if (ROOT / name).is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, dest / name)
-    return dest
+    return copy_repo(tmp_path_factory.mktemp("clone") / "tokenshift")
 
 
-def snakemake(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    """``snakemake ARGS`` typed in ``cwd`` (the venv's snakemake is this interpreter's module)."""
-    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, capture_output=True, text=True)
+snakemake = snakemake_at_root
 
 
 def plan(cwd: Path, *args: str) -> Counter:

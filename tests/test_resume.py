@@ -1,107 +1,128 @@
-"""Kill and resume: a ci run killed during the dump leaves no complete-looking dump and resumes to the same bytes.
+"""Kill and resume, exactly as the README says: after a SIGKILL of the whole run, `snakemake --unlock` once,
+then the same command again, from the repository root; the outputs equal an uninterrupted run's, byte for
+byte, and no temporary is left.
 
-A copy of the finished ci run's models, data, generations and scores (up to date by their
-modification times) is run to its dumps in its own process group. As soon as a dump
-job's temporary sibling appears, the whole group gets SIGKILL, as a crashed node or an OOM
-killer would do it. Then: no dump under its final name, the partial file is not a readable
-Parquet, Snakemake's lock is left behind, ``--unlock`` clears it, and the rerun writes dumps
-byte-identical to the uninterrupted run's.
+A clean copy of the repository gets the finished ci run's models, data, generations and scores (up to date
+by their modification times) and is run to its dumps in its own process group; the group is killed, as a
+crashed node or an OOM killer would do it, in each window a kill can hit:
+
+- while a job runs (its temporary sibling exists, its final output does not);
+- right after a job's output appears, before Snakemake records the job as finished (the window that left
+  an incomplete marker on a complete file and stopped the next run with IncompleteFilesException);
+- while a merge rule joins a sharded stage's parts.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-from conftest import ROOT, copy_up_to_date, run_snakemake
+from conftest import copy_repo, copy_up_to_date, snakemake_at_root
 
 PAIRS = ("rl", "sft")
-ATTEMPTS = 3  # a dump that starts and finishes between two polls is retried, never counted as a pass
+ATTEMPTS = 4  # a window that opens and closes between two polls is retried, never counted as a pass
+UPSTREAM = ("data", "models", "generations", "eval")
 
 
-def _dump_targets(run: str) -> list[str]:
+def _targets(run: str) -> list[str]:
     return [f"results/{run}/dump/{pair}/eval.parquet" for pair in PAIRS]
 
 
-def _partial_dumps(run_dir: Path) -> list[Path]:
-    """Temporary siblings of the dump outputs (``.eval.parquet.<random>.tmp``)."""
-    return [p for pair in PAIRS if (run_dir / "dump" / pair).is_dir()
-            for p in (run_dir / "dump" / pair).glob(".eval.parquet.*.tmp")]
+def _temporaries(run_dir: Path) -> list[Path]:
+    """Temporary siblings that atomic writes leave while a job runs (``.<name>.<random>.tmp``)."""
+    return [p for p in (run_dir / "dump").rglob(".*.tmp")] if (run_dir / "dump").is_dir() else []
 
 
-def _start(work: Path, log: Path, *targets: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(work),
-           "--configfile", str(ROOT / "config/ci.yaml"), "--cores", "2", *targets]
+def _run_and_kill(root: Path, command: list[str], caught: Callable[[], bool], log: Path,
+                  timeout: float = 240.0) -> bool:
+    """Start ``snakemake COMMAND`` at ``root`` in its own process group and SIGKILL the group as soon as
+    ``caught()`` holds; False if the run ended first."""
     env = dict(os.environ, PYTHONHASHSEED="0")
     with open(log, "w") as out:
-        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # own process group: snakemake and its jobs die together
-
-
-def _kill_during_dump(work: Path, run_dir: Path, targets: list[str], log: Path,
-                      timeout: float = 180.0) -> list[Path]:
-    """Run the dumps and SIGKILL the group at the first partial dump; returns the partial files seen.
-
-    Returns [] if no partial file was seen while the run was alive, or if a dump completed
-    (a rename between the poll and the kill): the caller then tries again.
-    """
-    proc = _start(work, log, *targets)
-    seen: list[Path] = []
+        proc = subprocess.Popen([sys.executable, "-m", "snakemake", *command], cwd=root, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + timeout
+    hit = False
     try:
         while proc.poll() is None and time.monotonic() < deadline:
-            seen = _partial_dumps(run_dir)
-            if seen:
+            if caught():
+                hit = True
                 break
-            time.sleep(0.002)
+            time.sleep(0.001)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-    if any((work / t).exists() for t in targets):
-        return []
-    return seen
+    return hit
 
 
-def test_killed_dump_resumes_to_identical_bytes(ci_run, tmp_path):
-    work = tmp_path / "resume"
-    run_dir = work / "results" / ci_run.name
-    copy_up_to_date(ci_run, run_dir, ("data", "models", "generations", "eval"))
-    targets = _dump_targets(ci_run.name)
-
-    log = tmp_path / "killed_run.log"
+def _kill_and_resume(ci_run: Path, tmp_path: Path, extra_config: str | None,
+                     window: Callable[[Path, list[Path]], bool], check_killed: Callable[[Path, list[Path]], bool]):
+    """Run the dumps, kill in ``window``, then the README's two commands; returns the run folder."""
+    root = copy_repo(tmp_path / "tokenshift")
+    run_dir = root / "results" / ci_run.name
+    copy_up_to_date(ci_run, run_dir, UPSTREAM)
+    files = ["config/ci.yaml"]
+    if extra_config:
+        (root / "extra.yaml").write_text(extra_config)
+        files.append("extra.yaml")
+    targets = _targets(ci_run.name)
+    outputs = [root / t for t in targets]
+    command = [*targets, "--cores", "2", "--configfile", *files]  # targets first: --configfile takes a list
+    log = tmp_path / "killed.log"
     for _ in range(ATTEMPTS):
-        shutil.rmtree(run_dir / "dump", ignore_errors=True)
-        shutil.rmtree(work / ".snakemake" / "locks", ignore_errors=True)  # left by a retried attempt
-        partial = _kill_during_dump(work, run_dir, targets, log)
-        if partial:
+        if _run_and_kill(root, command, lambda: window(run_dir, outputs), log) and check_killed(run_dir, outputs):
             break
+        subprocess.run(["rm", "-rf", str(run_dir / "dump"), str(root / ".snakemake")], check=True)
     else:
-        pytest.fail(f"no dump job was caught in progress in {ATTEMPTS} attempts:\n{log.read_text()[-3000:]}")
+        pytest.fail(f"the kill window was not hit in {ATTEMPTS} attempts:\n{log.read_text()[-3000:]}")
+    assert any((root / ".snakemake" / "locks").iterdir()), "a killed run leaves its lock"
 
-    # Killed mid-dump: nothing under a final name; the partial file stays behind and is not a Parquet file.
-    assert not [t for t in targets if (work / t).exists()]
-    for tmp in partial:
-        assert tmp.exists(), tmp
-        with pytest.raises(pa.ArrowInvalid):
-            pq.read_metadata(tmp)
-    assert any((work / ".snakemake" / "locks").iterdir()), "a killed run leaves its lock"
-
-    proc = run_snakemake(work, "--unlock")
+    proc = snakemake_at_root(root, "--unlock", "--configfile", *files)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    proc = run_snakemake(work, *targets)
+    proc = snakemake_at_root(root, *command)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-
-    assert sorted(p.name for p in (run_dir / "logs").iterdir()) == ["dump"], "only the dumps were to do"
     for pair in PAIRS:
         resumed, reference = run_dir / "dump" / pair / "eval.parquet", ci_run / "dump" / pair / "eval.parquet"
         assert resumed.read_bytes() == reference.read_bytes(), pair
-    assert not [t for t in partial if t.exists()], "the rerun removes the killed attempt's temporaries"
+    assert not _temporaries(run_dir), "the rerun removes the killed attempt's temporaries"
+    return run_dir
+
+
+def test_killed_while_a_job_runs(ci_run, tmp_path):
+    _kill_and_resume(ci_run, tmp_path, None,
+                     window=lambda run, outs: bool(_temporaries(run)),
+                     check_killed=lambda run, outs: not any(o.exists() for o in outs))
+
+
+def _marked_incomplete(root: Path, output: Path) -> bool:
+    """Whether Snakemake still holds its incomplete marker for ``output`` (its metadata names the path
+    in base64 under .snakemake/incomplete)."""
+    import base64
+
+    marker = base64.urlsafe_b64encode(str(output.relative_to(root)).encode()).decode()
+    return (root / ".snakemake" / "incomplete" / marker).exists()
+
+
+def test_killed_after_an_output_appears_before_snakemake_records_it(ci_run, tmp_path):
+    root = tmp_path / "tokenshift"
+    run_dir = _kill_and_resume(
+        ci_run, tmp_path, None,
+        window=lambda run, outs: any(o.exists() for o in outs),
+        check_killed=lambda run, outs: any(o.exists() and _marked_incomplete(root, o) for o in outs))
+    assert not list((root / ".snakemake" / "incomplete").glob("*")), "the rerun cleared the markers"
+    assert run_dir.is_dir()
+
+
+def test_killed_during_a_merge(ci_run, tmp_path):
+    def merging(run: Path, outs: list[Path]) -> bool:
+        return any((run / "logs" / "merge_dump").rglob("*.log")) if (run / "logs" / "merge_dump").is_dir() else False
+
+    _kill_and_resume(ci_run, tmp_path, "jobs:\n  dump: {shards: 2}\n", window=merging,
+                     check_killed=lambda run, outs: not all(o.exists() for o in outs))

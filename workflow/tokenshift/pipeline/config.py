@@ -4,6 +4,7 @@ key) and the one place where derived values are resolved (every "null means ..."
 from __future__ import annotations
 
 import copy
+import math
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -202,6 +203,7 @@ def _check_datasets(config: dict[str, Any]) -> None:
 
 def _check_cross_references(config: dict[str, Any]) -> None:
     """Constraints a JSON schema cannot state: ranges between keys, names that must exist."""
+    _check_finite(config)
     task = config["task"]
     if task["max_steps"] < task["min_steps"]:
         raise UserError("config key 'task.max_steps' must be >= task.min_steps")
@@ -212,6 +214,8 @@ def _check_cross_references(config: dict[str, Any]) -> None:
         if v["weighting"] != "none" and config["train_rl"]["steps_per_generation"] == 1:
             raise UserError(f"config key 'train_variants.{i}.weighting': {v['weighting']!r} weights tokens by their "
                             "KL to the sampling policy, which is 0 everywhere with train_rl.steps_per_generation 1")
+    _check_weights_move(config)
+    _check_gpus(config)
     known = set(config["models"]) | {variant_model(v, s) for v in config["train_variants"] for s in v["seeds"]}
     _check_models(config["models"], variants, config["train_rl"])
     _check_datasets(config)
@@ -265,6 +269,52 @@ def _check_cross_references(config: dict[str, Any]) -> None:
             if key in entry and entry[key] not in known:
                 raise UserError(f"config key 'crosssample.eps_by.{i}.{key}': unknown {key} {entry[key]!r}; "
                                 f"known: {known}")
+
+
+def _check_finite(node: Any, path: str = "") -> None:
+    """No number of a config is inf or nan (YAML's .inf and .nan are floats, and a schema bound lets nan
+    pass): one would surface as NaN probabilities deep in training."""
+    if isinstance(node, float) and not math.isfinite(node):
+        raise UserError(f"config key '{path}': must be a finite number, got {node}")
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in children:
+        _check_finite(value, f"{path}.{key}" if path else str(key))
+
+
+def _check_weights_move(config: dict[str, Any]) -> None:
+    """A weighted variant whose weights are 1 at every rollout step trains to the end and only then fails
+    (GPU-hours at paper scale): refuse it now. Sigmoid weights need s > 0; both weightings need α ≠ 0 at
+    some rollout step the run reaches."""
+    rl = config["train_rl"]
+    for i, v in enumerate(config["train_variants"]):
+        if v["weighting"] == "none":
+            continue
+        key = f"train_variants.{i}"
+        if v["weighting"] == "sigmoid" and v["s"] == 0:
+            raise UserError(f"config key '{key}.s': 0 makes every sigmoid weight 1; the variant would train as the "
+                            "unweighted baseline")
+        a = v["alpha"]
+        bad = [k for k in ("start_alpha", "end_alpha") if not math.isfinite(a.get(k, 0.0))]
+        if bad:
+            raise UserError(f"config key '{key}.alpha.{bad[0]}': must be a finite number, got {a[bad[0]]}")
+        from tokenshift.training.weighting import AlphaSchedule  # torch: only for configs with weighted variants
+
+        rollouts = -(-(v["steps"] or rl["steps"]) // rl["steps_per_generation"])
+        schedule = AlphaSchedule(**a)
+        if not any(schedule(step) for step in range(rollouts)):
+            raise UserError(f"config key '{key}.alpha': α is 0 at every one of the run's {rollouts} rollout steps "
+                            f"(start_alpha {a.get('start_alpha', 0.0)}, end_alpha {a.get('end_alpha', 0.0)} from "
+                            f"step {a.get('start', 0)}), so no token is ever weighted")
+
+
+def _check_gpus(config: dict[str, Any]) -> None:
+    """GPUs asked of a scheduler that a CPU run would never use."""
+    if config["device"] != "cpu":
+        return
+    for stage, spec in config["jobs"].items():
+        if isinstance(spec, dict) and spec.get("gpu"):
+            raise UserError(f"config key 'jobs.{stage}.gpu': {spec['gpu']} GPUs asked for a run on device cpu; "
+                            "set device to cuda (or auto) or the GPUs to 0")
 
 
 def variant_model(variant: dict[str, Any], seed: int) -> str:
