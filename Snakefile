@@ -20,6 +20,8 @@ wildcard_constraints:
     pair=r"[A-Za-z0-9_.-]+",
 
 
+include: "workflow/rules/config.smk"
+include: "workflow/rules/paths.smk"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/data.smk"
@@ -31,6 +33,7 @@ include: "workflow/rules/stats.smk"
 include: "workflow/rules/evolution.smk"
 include: "workflow/rules/crosssample.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/targets.smk"
 
 
 # Hub downloads run where Snakemake runs: on a cluster the submit host has the internet that

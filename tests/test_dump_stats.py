@@ -119,6 +119,9 @@ def test_topk_overlap_matches_numpy(tables, dumps):
     got = one(tables["topk_overlap"], pair="rl", subset="JS > 0.1").sort("k")
     np.testing.assert_allclose(got["overlap"].to_numpy(), (ov[high] / np.arange(1, 11)).mean(0), rtol=1e-9)
     assert (got["n"] == high.sum()).all()
+    every = one(tables["topk_overlap"], pair="rl", subset="all").sort("k")
+    assert (every["n"] == frame.height).all()
+    np.testing.assert_allclose(every["overlap"].to_numpy(), (ov / np.arange(1, 11)).mean(0), rtol=1e-9)
     for t in P.overlap_thresholds:  # Fig. 7's other thresholds
         above = frame["js"].to_numpy() > t
         got = one(tables["topk_overlap"], pair="rl", threshold=t).sort("k")

@@ -1,82 +1,5 @@
-# Shared by every stage: the validated and resolved config, the run folder, where each input of a
-# rule comes from (get_* functions over the producing rules' outputs), and the run's final targets.
-import os
-import re
-import sys
-from pathlib import Path
-
-
-sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
-from tokenshift.pipeline.config import (  # noqa: E402
-    FINETUNING,
-    topp_set_name,
-    checkpoint_steps,
-    model_source,
-    prompt_model,
-    resolve_config,
-    validate_config,
-)
-from tokenshift.errors import UserError  # noqa: E402
-from tokenshift.files.digest import content_digest  # noqa: E402
-from tokenshift.models.sources import locate_gguf  # noqa: E402
-from tokenshift.pipeline.preflight import check_device, check_local_models  # noqa: E402
-from tokenshift.pipeline.sources import script_sources  # noqa: E402
-
-try:
-    resolve_config(validate_config(config))
-    check_local_models(config)
-    if workflow.local_exec and not workflow.dryrun:  # a cluster's submit host need not have its jobs' GPUs
-        check_device(config)
-except UserError as exc:
-    sys.exit(f"tokenshift: invalid config: {exc}")
-logger.info(f"tokenshift: config read from {', '.join(map(os.path.relpath, workflow.configfiles)) or 'nothing'}; "
-            "the schema fills every key they leave out")
-
-RUN = f"results/{config['name']}"
-ENVS = str(Path(workflow.basedir) / "envs")
-PAIRS = {p["name"]: p for p in config["pairs"]}
-MODEL_NAMES = "|".join(map(re.escape, config["models"]))  # wildcard constraint: the configured models
-DATASETS = [d["name"] for d in config["datasets"]]
-# Every prompt set of the run by name: the analysed ones and the one training learns from.
-DATASET_ENTRIES = {d["name"]: d for d in [*config["datasets"], config["train_dataset"]]}
-FT = config["finetuning_data"]
-TOPP = config["topp_sampling"]
-# Extra prompt sets, sampled and analysed at their own top_p for chosen pairs only, never evaluated or
-# cross-sampled: name -> (top_p, pairs). The training prompts (paper Fig. 36-38), and the first
-# dataset resampled at each of topp_sampling.top_p (Fig. 26).
-EXTRA_SETS = {}
-if FT["pairs"]:
-    DATASET_ENTRIES[FINETUNING] = {**config["train_dataset"], "name": FINETUNING, "limit": FT["limit"]}
-    EXTRA_SETS[FINETUNING] = (FT["top_p"], FT["pairs"])
-for _tp in TOPP["top_p"] if TOPP["pairs"] else []:
-    _name = topp_set_name(DATASETS[0], _tp)
-    DATASET_ENTRIES[_name] = {**DATASET_ENTRIES[DATASETS[0]], "name": _name}
-    EXTRA_SETS[_name] = (_tp, TOPP["pairs"])
-TOPP_SETS = [d for d in EXTRA_SETS if d != FINETUNING]
-TRAIN_DATA = config["train_dataset"]["name"]
-VARIANTS = {v["name"]: v for v in config["train_variants"]}
-VARIANT_RUNS = [[v, s] for v in VARIANTS for s in VARIANTS[v]["seeds"]]  # (variant, seed) of every training run
-CHECKPOINT_DIR = f"{RUN}/models/rl_checkpoints/checkpoint-{{step}}"  # TRL's name for the folder of a saved step
-CHECKPOINT_STEPS = checkpoint_steps(config["train_rl"]) if "rl" in config["models"] else []
-EVOLUTION = config["evolution"]["enabled"]
-DUMP = config["dump"]
-STATS = config["stats"]
-CS = config["crosssample"]
-CS_MODES = ["targeted"] + (["random"] if CS["random_baseline"] else [])
-
-
-# Report categories, in the paper's order (snakemake --report sorts them by name): what each output belongs to.
-REPORT_SECTIONS = {
-    "scorecard": "0 Scorecard",
-    "shifts": "1 Where RL changes the distribution (paper 3.1)",
-    "crosssample": "2 Which changes matter: cross-sampling (paper 3.2)",
-    "mechanics": "3 Candidate sets, ranks and tails (paper 4.1-4.2)",
-    "evolution": "4 Training evolution (paper 4.3)",
-    "training": "5 Divergence-weighted training (paper 4.4, App. A.7)",
-    "sft": "6 SFT against RL (paper App. A.3, A.8)",
-    "robustness": "7 Robustness: sampling top-p (paper App. A.4)",
-    "viewer": "8 Token viewer",
-}
+# Shared by every stage: where each input of a rule comes from (get_* functions over the producing rules'
+# outputs, called when the DAG is built) and the settings each rule passes to its script.
 
 
 def pick(section, *keys):
@@ -87,9 +10,6 @@ def pick(section, *keys):
 def fill(pattern, **wildcards):
     """One path of a rule's output pattern, with its wildcards filled in."""
     return expand(pattern, **wildcards)[0]
-
-
-JOBS = config["jobs"]
 
 
 def job_resources(stage):
@@ -197,13 +117,16 @@ def get_train_data(w=None):
 
 
 def get_prepare_inputs(w):
-    """A local dataset file, and the tokenizer that renders chat prompts (only for chat templates)."""
-    entry, inputs = DATASET_ENTRIES[w.dataset], {}
+    """A local dataset file, and the tokenizer that renders chat prompts; for the organism, whose tokenizer
+    knows only the task's characters, its tokenizer, so that a prompt it cannot encode fails here."""
+    entry, inputs, model = DATASET_ENTRIES[w.dataset], {}, prompt_model(config)
     if "path" in entry:
         inputs["source"] = entry["path"]
     if entry["prompt"]["chat"]:
-        inputs["tokenizer"] = model_dir(prompt_model(config))
-        inputs["fingerprints"] = fingerprints(prompt_model(config))
+        inputs["tokenizer"] = model_dir(model)
+        inputs["fingerprints"] = fingerprints(model)
+    elif model_source(config["models"][model]) is None:  # trained here from the organism's tokenizer
+        inputs["tokenizer"] = rules.organism_tokenizer.output.tokenizer
     return inputs
 
 
@@ -318,11 +241,11 @@ def get_scorecard_inputs(w):
     """The tables the claims read; a stage the config leaves out is simply absent (its claims: not run)."""
     inputs = {"summary": rules.shift_summary.output.csv, "position": rules.shift_stats.output.position_profile,
               "entropy": rules.shift_stats.output.entropy_by_divergence, "weight_gap": rules.weight_gap.output.csv}
-    if CS["enabled"]:
+    if RUNS["crosssample"]:
         inputs |= {"targets": rules.crosssample_targets.output.csv, "crosssampling": rules.crosssample_table.output.table}
-    if EVOLUTION:
+    if RUNS["evolution"]:
         inputs["evolution"] = rules.training_evolution.output.csv
-    if VARIANTS:
+    if RUNS["variants"]:
         inputs["variants"] = rules.training_variants.output.csv
     inputs["scores"] = [get_scores(m, DATASETS[0]) for m in scorecard_models()]
     return inputs
@@ -350,26 +273,3 @@ def get_viewer_inputs(w):
 def viewer_title(w):
     pair = PAIRS[w.pair]
     return f"{w.pair}: {pair['base']} -> {pair['tuned']} on {w.dataset}"
-
-
-def all_targets():
-    """The final outputs of a run: what ``rule all`` asks for."""
-    targets = [rules.run_config.output[0], rules.accuracy_table.output.table, rules.accuracy_figure.output.pdf,
-               rules.shift_summary.output.csv, rules.shift_summary.output.md, rules.weight_gap.output.csv,
-               rules.weight_gap.output.md, rules.scorecard.output.csv, rules.scorecard.output.md]
-    targets += [fill(rules.viewer.output.html, pair=p, dataset=d) for p, d in DUMPS]
-    for fig in SHIFT_FIGURES:
-        out = getattr(rules, f"figure_{fig}").output
-        targets += [out.pdf, out.png]
-    if VARIANTS:
-        out = rules.training_variants.output
-        targets += [out.csv, out.md, out.tex, rules.training_curves.output.pdf, rules.training_curves.output.png]
-    if EVOLUTION:
-        out = rules.training_evolution.output
-        targets += [out.csv, out.pdf, out.png]
-    if CS["enabled"]:
-        targets += [rules.crosssample_table.output.table, rules.crosssample_targets.output.csv,
-                    rules.crosssample_targets.output.md]
-        fig = rules.crosssample_figures.output
-        targets += expand([fig.accuracy_pdf, fig.random_pdf, fig.pairs_pdf], pair=CS["pairs"], dataset=DATASETS)
-    return targets

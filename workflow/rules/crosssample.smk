@@ -1,9 +1,6 @@
 # Stage 7: cross-sampling sweeps (paper §3, App. A.5): directions x thresholds x budgets, targeted and random.
 # With jobs.crosssample.shards > 1, shard jobs write parts and merge_crosssample joins them.
 
-SWEEP = f"{RUN}/crosssample/{{pair}}/{{dataset}}/{{direction}}/eps{{eps}}/{{mode}}"
-CS_RESPONSES = f"{SWEEP}.parquet"
-CS_SWITCHES = f"{SWEEP}_switches.parquet"
 SWEEP_WILDCARDS = {"direction": "forward|reverse", "mode": "targeted|random", "eps": r"[0-9.eE+-]+"}
 
 

@@ -1,9 +1,6 @@
 # Stage 5: per-token dump of every pair on each dataset's responses.
 # With jobs.dump.shards > 1, shard jobs write parts and merge_dump joins them.
 
-DUMP_FILE = f"{RUN}/dump/{{pair}}/{{dataset}}.parquet"
-
-
 rule dump:
     output:
         dump=shard_path(DUMP_FILE, "dump"),

@@ -1,7 +1,6 @@
 # Stage 6b: training evolution (paper Fig. 29): each checkpoint train_rl saved, scored against the base
 # on the final rl model's responses (the dump rule's script, with the checkpoint as the tuned model).
 
-EVOLUTION_DUMP = f"{RUN}/dump/evolution/step{{step}}/{{dataset}}.parquet"
 # The final rl model's dump: the pair of base and rl (the config checks one exists when evolution is on).
 RL_PAIR = next((p for p, spec in PAIRS.items() if (spec["base"], spec["tuned"]) == ("base", "rl")), None)
 

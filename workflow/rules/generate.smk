@@ -1,9 +1,6 @@
 # Stage 3: n sampled responses per prompt, keyed noise (reproducible, = cross-sampling at budget 0).
 # With jobs.generate.shards > 1, shard jobs write parts and merge_generate joins them.
 
-GENERATIONS = f"{RUN}/generations/{{model}}/{{dataset}}.parquet"
-
-
 rule generate:
     output:
         responses=shard_path(GENERATIONS, "generate"),

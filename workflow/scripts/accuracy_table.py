@@ -1,5 +1,10 @@
 """Rule accuracy_table: Mean@n with 95% bootstrap CIs per model and dataset."""
 
+# ruff: noqa: E402 -- the imports below must follow bind_threads
+from tokenshift.pipeline.threads import bind_threads
+
+bind_threads(snakemake)  # first: polars and BLAS size their thread pools when imported
+
 import polars as pl
 from tokenshift.evaluation.accuracy import mean_at_n
 from tokenshift.files.parquet import write_text

@@ -1,5 +1,10 @@
 """Rule convert_gguf: a GGUF model (a file, or one shipped inside a Python package) to safetensors."""
 
+# ruff: noqa: E402 -- the imports below must follow bind_threads
+from tokenshift.pipeline.threads import bind_threads
+
+bind_threads(snakemake)  # first: polars and BLAS size their thread pools when imported
+
 from tokenshift.files.atomic import atomic_dir
 from tokenshift.models.sources import convert_gguf, locate_gguf
 from tokenshift.pipeline.rulectx import rule_context

@@ -1,5 +1,10 @@
 """Rule crosssample_figures: accuracy vs budget, targeted vs random, switched token pairs (one pair, dataset)."""
 
+# ruff: noqa: E402 -- the imports below must follow bind_threads
+from tokenshift.pipeline.threads import bind_threads
+
+bind_threads(snakemake)  # first: polars and BLAS size their thread pools when imported
+
 import polars as pl
 from tokenshift.figures.crosssample import (
     plot_accuracy_vs_budget,

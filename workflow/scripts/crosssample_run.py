@@ -7,6 +7,11 @@ engine, noise, rule, chunk, chunk_size, max_chunk, n_samples, limit, batch_size)
 (temperature, top_p, max_new_tokens, dtype), grader, seed, shard (index, count), device, trust_remote_code.
 """
 
+# ruff: noqa: E402 -- the imports below must follow bind_threads
+from tokenshift.pipeline.threads import bind_threads
+
+bind_threads(snakemake)  # first: polars and BLAS size their thread pools when imported
+
 import polars as pl
 import tokenshift
 from tokenshift.crosssample import CrossSpec, cross_sample_dataset, switch_rate

@@ -1,5 +1,10 @@
 """Rule crosssample_table: tables/crosssampling.csv, one row per sweep and budget."""
 
+# ruff: noqa: E402 -- the imports below must follow bind_threads
+from tokenshift.pipeline.threads import bind_threads
+
+bind_threads(snakemake)  # first: polars and BLAS size their thread pools when imported
+
 import polars as pl
 from tokenshift.crosssample.tables import summarize
 from tokenshift.files.parquet import write_text

@@ -1,5 +1,10 @@
 """Rule crosssample_targets: Table 1/3 (CSV, Markdown, LaTeX), the smallest budget reaching each target."""
 
+# ruff: noqa: E402 -- the imports below must follow bind_threads
+from tokenshift.pipeline.threads import bind_threads
+
+bind_threads(snakemake)  # first: polars and BLAS size their thread pools when imported
+
 import polars as pl
 from tokenshift.crosssample.tables import target_table, to_latex, to_markdown
 from tokenshift.files.parquet import write_text

@@ -1,5 +1,10 @@
 """Rule dump: teacher-forced per-token table of one pair on one dataset's responses."""
 
+# ruff: noqa: E402 -- the imports below must follow bind_threads
+from tokenshift.pipeline.threads import bind_threads
+
+bind_threads(snakemake)  # first: polars and BLAS size their thread pools when imported
+
 from tokenshift.analysis.divergence import DivergenceConfig
 from tokenshift.analysis.dump import DumpOptions, run_dump
 from tokenshift.files.shards import Shard

@@ -1,5 +1,10 @@
 """Rule fetch_hub_model: a hub id resolved once to a local snapshot, recorded in a reference file."""
 
+# ruff: noqa: E402 -- the imports below must follow bind_threads
+from tokenshift.pipeline.threads import bind_threads
+
+bind_threads(snakemake)  # first: polars and BLAS size their thread pools when imported
+
 from tokenshift.files.atomic import atomic_file
 from tokenshift.models.sources import fetch_hub_model
 from tokenshift.pipeline.rulectx import rule_context

@@ -3,6 +3,11 @@
 The body is guarded: vLLM on CPU starts its worker in a spawned process that imports this file.
 """
 
+# ruff: noqa: E402 -- the imports below must follow bind_threads
+from tokenshift.pipeline.threads import bind_threads
+
+bind_threads(globals().get("snakemake"))  # first: polars and BLAS size their thread pools when imported
+
 import tokenshift
 from tokenshift.data.datasets import read_dataset
 from tokenshift.files.shards import Shard

@@ -5,6 +5,11 @@ shard order, and params ``layout`` says per output whether row groups are kept a
 are sorted (see tokenshift.files.shards.merge_parts).
 """
 
+# ruff: noqa: E402 -- the imports below must follow bind_threads
+from tokenshift.pipeline.threads import bind_threads
+
+bind_threads(snakemake)  # first: polars and BLAS size their thread pools when imported
+
 from tokenshift.files.shards import merge_parts
 from tokenshift.pipeline.rulectx import rule_context
 

@@ -1,7 +1,11 @@
 """Rule run_config: the resolved config of the run, headed by the config files it was read from."""
 
-import yaml
+# ruff: noqa: E402 -- the imports below must follow bind_threads
+from tokenshift.pipeline.threads import bind_threads
 
+bind_threads(snakemake)  # first: polars and BLAS size their thread pools when imported
+
+import yaml
 from tokenshift.files.atomic import atomic_file
 from tokenshift.pipeline.rulectx import rule_context
 

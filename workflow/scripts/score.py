@@ -1,5 +1,10 @@
 """Rule score: per-sample correctness of one model's responses on one dataset, by the dataset's grader."""
 
+# ruff: noqa: E402 -- the imports below must follow bind_threads
+from tokenshift.pipeline.threads import bind_threads
+
+bind_threads(snakemake)  # first: polars and BLAS size their thread pools when imported
+
 import polars as pl
 from tokenshift.data.datasets import read_dataset
 from tokenshift.evaluation.accuracy import score_responses

@@ -1,5 +1,10 @@
 """Rule scorecard: every claim of the paper judged on this run's tables and per-problem scores."""
 
+# ruff: noqa: E402 -- the imports below must follow bind_threads
+from tokenshift.pipeline.threads import bind_threads
+
+bind_threads(snakemake)  # first: polars and BLAS size their thread pools when imported
+
 from tokenshift.analysis.scorecard import Inputs, read_optional, read_scores, scorecard, to_markdown
 from tokenshift.files.parquet import write_text
 from tokenshift.pipeline.rulectx import rule_context

@@ -1,5 +1,10 @@
 """Rule figure_<name>: one shift figure (PDF + PNG) from its statistics tables."""
 
+# ruff: noqa: E402 -- the imports below must follow bind_threads
+from tokenshift.pipeline.threads import bind_threads
+
+bind_threads(snakemake)  # first: polars and BLAS size their thread pools when imported
+
 import polars as pl
 from tokenshift.analysis.statistics import StatsParams
 from tokenshift.figures.shift import render

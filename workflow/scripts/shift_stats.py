@@ -1,5 +1,10 @@
 """Rule shift_stats: every tidy statistics table over every dump of the run (one scan setup, one job)."""
 
+# ruff: noqa: E402 -- the imports below must follow bind_threads
+from tokenshift.pipeline.threads import bind_threads
+
+bind_threads(snakemake)  # first: polars and BLAS size their thread pools when imported
+
 from tokenshift.analysis.statistics import TABLES, StatsParams, scan_dumps
 from tokenshift.files.parquet import write_parquet
 from tokenshift.pipeline.rulectx import rule_context

@@ -1,5 +1,10 @@
 """Rule train_rl: DAPO from the base model on the training prompts; final model plus intermediate checkpoints."""
 
+# ruff: noqa: E402 -- the imports below must follow bind_threads
+from tokenshift.pipeline.threads import bind_threads
+
+bind_threads(snakemake)  # first: polars and BLAS size their thread pools when imported
+
 from tokenshift.data.datasets import read_dataset
 from tokenshift.files.atomic import atomic_dir
 from tokenshift.pipeline.rulectx import rule_context

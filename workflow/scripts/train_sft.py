@@ -1,6 +1,11 @@
 """Rules train_base (the organism from scratch, on slipped solutions) and train_sft (from base, on correct
 or reference solutions)."""
 
+# ruff: noqa: E402 -- the imports below must follow bind_threads
+from tokenshift.pipeline.threads import bind_threads
+
+bind_threads(snakemake)  # first: polars and BLAS size their thread pools when imported
+
 from tokenshift.data.datasets import read_dataset
 from tokenshift.data.organism import problems_from_frame
 from tokenshift.files.atomic import atomic_dir

@@ -1,6 +1,11 @@
 """Rule train_variant: one seed of one training variant, from the base with train_rl's settings and the
 variant's changes; the model and its per-update log (reward, entropy, length, KL_old and weights)."""
 
+# ruff: noqa: E402 -- the imports below must follow bind_threads
+from tokenshift.pipeline.threads import bind_threads
+
+bind_threads(snakemake)  # first: polars and BLAS size their thread pools when imported
+
 import tempfile
 
 import polars as pl

@@ -1,5 +1,10 @@
 """Rule training_curves: every variant's per-update log, drawn against rollout steps."""
 
+# ruff: noqa: E402 -- the imports below must follow bind_threads
+from tokenshift.pipeline.threads import bind_threads
+
+bind_threads(snakemake)  # first: polars and BLAS size their thread pools when imported
+
 import polars as pl
 from tokenshift.figures.training import plot_training_curves
 from tokenshift.pipeline.rulectx import rule_context

@@ -1,5 +1,10 @@
 """Rule training_evolution: Fig. 29's table and figure from the checkpoints' dumps and accuracies."""
 
+# ruff: noqa: E402 -- the imports below must follow bind_threads
+from tokenshift.pipeline.threads import bind_threads
+
+bind_threads(snakemake)  # first: polars and BLAS size their thread pools when imported
+
 import polars as pl
 from tokenshift.analysis.evolution import evolution_table
 from tokenshift.figures.training import plot_evolution

@@ -1,5 +1,10 @@
 """Rule viewer: the token viewer page of one pair on one dataset (and its cross-sampling runs, if any)."""
 
+# ruff: noqa: E402 -- the imports below must follow bind_threads
+from tokenshift.pipeline.threads import bind_threads
+
+bind_threads(snakemake)  # first: polars and BLAS size their thread pools when imported
+
 import polars as pl
 from tokenshift.figures.viewer import DUMP_COLUMNS, dump_responses, switch_responses, write_viewer
 from tokenshift.models.loading import load_tokenizer

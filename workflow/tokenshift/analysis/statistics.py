@@ -3,6 +3,13 @@
 Every table is grouped by ``pair`` and ``dataset`` so one file serves the per-pair figures and
 the SFT-vs-RL comparisons alike. Empty subsets (no JS > 0.1 positions, say) give zero-count
 rows or no rows, never an error; figures print a note for them.
+
+Every table is a function of the dumps' rows alone, to the bit, whatever polars' thread count:
+polars splits scans and group-bys across threads and adds the partial sums of a float column in
+whatever order the threads finish, so means are computed here from integer sums (counts, or the
+fixed-point limbs of :func:`exact_sum`), which do not depend on the order of the terms; quantiles
+are order statistics (functions of the sorted values); and every table is sorted on keys that
+identify its rows.
 """
 
 from __future__ import annotations
@@ -64,6 +71,47 @@ def js_columns(lf: pl.LazyFrame, top_p: float) -> dict[str, float]:
     return out
 
 
+LIMB_BITS = 30
+LIMBS = 4
+EXACT_RANGE = 32  # exact_sum is exact for terms with |x| < 2**EXACT_RANGE, to 2**(EXACT_RANGE - LIMBS * LIMB_BITS)
+
+
+def exact_sum(x: pl.Expr) -> pl.Expr:
+    """Sum of a float expression (nulls skipped) that does not depend on the order of its terms, as Float64.
+
+    Each term is cut into ``LIMBS`` fixed-point integer limbs of ``LIMB_BITS`` bits below
+    2**EXACT_RANGE (the first signed), whose Int64 sums are exact, and so the same in any order and
+    any split across threads; the limb sums are then combined in one fixed order. Terms below
+    2**-88 (the last limb's unit) are dropped, which no table here can show; the Int64 sums hold up
+    to 2**33 terms. A group with a term that is not finite or has |x| >= 2**32 falls back to the plain
+    sum (inf or NaN, which any order gives alike).
+    """
+    x = x.cast(pl.Float64)
+    # floor(x * 2**(30 (i + 1) - 32)) is exact in float64 (a power-of-two scaling, then dropping bits), and so is
+    # the difference of two consecutive ones, limb i: an integer in [0, 2**30) (limb 0: in [-2**30, 2**30))
+    floors = [(x * 2.0 ** (LIMB_BITS * (i + 1) - EXACT_RANGE)).floor() for i in range(LIMBS)]
+    parts = [(f if i == 0 else f - floors[i - 1] * 2.0 ** LIMB_BITS).cast(pl.Int64, strict=False).sum()
+             .cast(pl.Float64) * 2.0 ** (EXACT_RANGE - LIMB_BITS * (i + 1)) for i, f in enumerate(floors)]
+    total = parts[-1]
+    for part in reversed(parts[:-1]):  # smallest first
+        total = total + part
+    # false for NaN (polars orders it above every number) and inf; the casts above gave null for them
+    in_range = (x.abs() < 2.0 ** EXACT_RANGE).all()
+    return pl.when(in_range).then(total).otherwise(x.sum())
+
+
+def exact_mean(x: pl.Expr) -> pl.Expr:
+    """Mean of a float expression (nulls skipped, null when none) from :func:`exact_sum`: order-independent."""
+    n = x.count()
+    return pl.when(n > 0).then(exact_sum(x) / n)
+
+
+def count_mean(x: pl.Expr) -> pl.Expr:
+    """Mean of an integer or boolean expression (nulls skipped, null when none), from its exact integer sum."""
+    n = x.count()
+    return pl.when(n > 0).then(x.cast(pl.Int64).sum() / n)
+
+
 def _high(p: StatsParams) -> pl.Expr:
     return pl.col("js") > p.high
 
@@ -91,7 +139,7 @@ def js_percentiles(lf: pl.LazyFrame, p: StatsParams) -> pl.DataFrame:
              .select(*KEYS, "top_p", pl.lit(col).alias("column"), "percentile",
                      (pl.col("_lo") + (pl.col("_hi") - pl.col("_lo")) * pl.col("_w")).cast(pl.Float64).alias("js")))
         parts.append(q)
-    return pl.concat(parts).collect().sort(KEYS + ["top_p", "percentile"])
+    return pl.concat(parts).collect().sort(KEYS + ["top_p", "column", "percentile"])
 
 
 def position_profile(lf: pl.LazyFrame, p: StatsParams) -> pl.DataFrame:
@@ -99,7 +147,7 @@ def position_profile(lf: pl.LazyFrame, p: StatsParams) -> pl.DataFrame:
     b = p.position_bins
     return (lf.with_columns(bin=(pl.col("norm_position") * b).floor().clip(0, b - 1).cast(pl.Int32))
             .group_by(KEYS + ["bin"])
-            .agg(n=pl.len(), mean=pl.col("js").mean(), median=pl.col("js").median(),
+            .agg(n=pl.len(), mean=exact_mean(pl.col("js")), median=pl.col("js").median(),
                  q10=pl.col("js").quantile(0.10, "linear"), q25=pl.col("js").quantile(0.25, "linear"),
                  q75=pl.col("js").quantile(0.75, "linear"), q90=pl.col("js").quantile(0.90, "linear"))
             .with_columns(center=(pl.col("bin") + 0.5) / b).collect().sort(KEYS + ["bin"]))
@@ -109,13 +157,13 @@ def local_averages(lf: pl.LazyFrame, p: StatsParams) -> pl.DataFrame:
     """Fig 22: mean JS by distance (tokens) from the response start and from the answer-span start."""
     w = p.window
     start = (lf.filter(pl.col("position") < w).group_by(KEYS + ["position"])
-             .agg(n=pl.len(), mean_js=pl.col("js").mean())
+             .agg(n=pl.len(), mean_js=exact_mean(pl.col("js")))
              .select(*KEYS, pl.lit("start").alias("anchor"), pl.col("position").cast(pl.Int32).alias("distance"),
                      "n", "mean_js"))
     ans = (lf.filter(pl.col("answer_start").is_not_null())
            .with_columns(distance=(pl.col("position") - pl.col("answer_start")).cast(pl.Int32))
            .filter(pl.col("distance").abs() <= w).group_by(KEYS + ["distance"])
-           .agg(n=pl.len(), mean_js=pl.col("js").mean())
+           .agg(n=pl.len(), mean_js=exact_mean(pl.col("js")))
            .select(*KEYS, pl.lit("answer").alias("anchor"), "distance", "n", "mean_js"))
     return pl.concat([start, ans]).collect().sort(KEYS + ["anchor", "distance"])
 
@@ -154,9 +202,9 @@ def entropy_by_divergence(lf: pl.LazyFrame, p: StatsParams) -> pl.DataFrame:
 def sequence_means(lf: pl.LazyFrame, p: StatsParams) -> pl.DataFrame:
     """Fig 23: per-response mean entropy (base, tuned) against mean JS."""
     return (lf.group_by(KEYS + ["problem_id", "sample_idx"])
-            .agg(length=pl.len(), mean_js=pl.col("js").mean(), mean_js_full=pl.col("js_full").mean(),
-                 share_high=_high(p).mean(), mean_entropy_base=pl.col("entropy_base").mean(),
-                 mean_entropy_tuned=pl.col("entropy_tuned").mean(), correct=pl.col("correct").first())
+            .agg(length=pl.len(), mean_js=exact_mean(pl.col("js")), mean_js_full=exact_mean(pl.col("js_full")),
+                 share_high=count_mean(_high(p)), mean_entropy_base=exact_mean(pl.col("entropy_base")),
+                 mean_entropy_tuned=exact_mean(pl.col("entropy_tuned")), correct=pl.col("correct").first())
             .collect().sort(KEYS + ["problem_id", "sample_idx"]))
 
 
@@ -189,18 +237,26 @@ def token_js_histograms(lf: pl.LazyFrame, p: StatsParams) -> pl.DataFrame:
 
 def topk_overlap(lf: pl.LazyFrame, p: StatsParams) -> pl.DataFrame:
     """Fig 7/11: mean |TopK(base) ∩ TopK(tuned)| / k for k = 1..K, at JS above each of overlap_thresholds
-    and ``high`` (subset "JS > t", threshold t), and over all positions (subset "all", threshold null)."""
+    and ``high`` (subset "JS > t", threshold t), and over all positions (subset "all", threshold null).
+
+    ``n`` counts the positions of the subset; the means are exact (integer sums), all in one pass."""
     k_max = lf.select(pl.col("topk_overlap").list.len().max()).collect().item() or 0
-    parts = []
+    ks = range(1, max(k_max, 1) + 1)
     thresholds = sorted({*p.overlap_thresholds, p.high})
-    for subset, threshold, cond in [*((f"JS > {t:g}", t, pl.col("js") > t) for t in thresholds),
-                                    ("all", None, pl.lit(True))]:
-        exprs = [(pl.col("topk_overlap").list.get(k - 1).cast(pl.Float64) / k).filter(cond).mean().alias(str(k))
-                 for k in range(1, max(k_max, 1) + 1)]
-        agg = lf.group_by(KEYS).agg(cond.sum().cast(pl.UInt32).alias("n"), *exprs).collect()
-        agg = agg.unpivot(index=KEYS + ["n"], variable_name="k", value_name="overlap")
-        parts.append(agg.with_columns(subset=pl.lit(subset), threshold=pl.lit(threshold, pl.Float64),
-                                      k=pl.col("k").cast(pl.Int32)))
+    subsets = [*((f"JS > {t:g}", t, pl.col("js") > t) for t in thresholds), ("all", None, None)]
+    ov = lf.select(*KEYS, "js", *(pl.col("topk_overlap").list.get(k - 1).alias(f"_ov{k}") for k in ks))
+    aggs = []
+    for i, (_, _, cond) in enumerate(subsets):
+        aggs.append((pl.len() if cond is None else cond.sum()).cast(pl.UInt32).alias(f"n{i}"))
+        aggs += [(count_mean(pl.col(f"_ov{k}") if cond is None else pl.col(f"_ov{k}").filter(cond)) / k)
+                 .alias(f"{i}_{k}") for k in ks]
+    agg = ov.group_by(KEYS).agg(aggs).collect()
+    parts = []
+    for i, (subset, threshold, _) in enumerate(subsets):
+        part = agg.select(*KEYS, pl.col(f"n{i}").alias("n"), *(pl.col(f"{i}_{k}").alias(str(k)) for k in ks))
+        part = part.unpivot(index=KEYS + ["n"], variable_name="k", value_name="overlap")
+        parts.append(part.with_columns(subset=pl.lit(subset), threshold=pl.lit(threshold, pl.Float64),
+                                       k=pl.col("k").cast(pl.Int32)))
     cols = KEYS + ["subset", "threshold", "k", "n", "overlap"]
     return pl.concat([d.select(cols) for d in parts]).sort(KEYS + ["threshold", "k"], nulls_last=True)
 
@@ -262,7 +318,7 @@ def top3_changes(lf: pl.LazyFrame, p: StatsParams) -> pl.DataFrame:
     for measure, (lo, hi) in (("difference", (-1.0, 1.0)), ("log10_ratio", RATIO_RANGE)):
         counts = (long.filter(pl.col("measure") == measure)
                   .with_columns(_histogram(pl.col("value"), lo, hi, p.hist_bins))
-                  .group_by(group + ["bin"]).agg(count=pl.len(), mean=pl.col("value").mean()).collect())
+                  .group_by(group + ["bin"]).agg(count=pl.len(), mean=exact_mean(pl.col("value"))).collect())
         out.append(_with_edges(counts, lo, hi, p.hist_bins, group))
     return pl.concat(out).sort(group + ["bin"])
 
@@ -280,15 +336,15 @@ def shift_summary(lf: pl.LazyFrame, p: StatsParams) -> pl.DataFrame:
     high = _high(p)
     overall = lf.group_by(KEYS).agg(
         n_positions=pl.len(), n_sequences=pl.struct("problem_id", "sample_idx").n_unique(),
-        pct_near_zero=(pl.col("js") < p.near_zero).mean() * 100, pct_high=high.mean() * 100,
-        mean_js=pl.col("js").mean(), median_js=pl.col("js").median(),
-        pct_near_zero_full=(pl.col("js_full") < p.near_zero).mean() * 100,
-        mean_entropy_base=pl.col("entropy_base").mean(), mean_entropy_tuned=pl.col("entropy_tuned").mean())
+        pct_near_zero=count_mean(pl.col("js") < p.near_zero) * 100, pct_high=count_mean(high) * 100,
+        mean_js=exact_mean(pl.col("js")), median_js=pl.col("js").median(),
+        pct_near_zero_full=count_mean(pl.col("js_full") < p.near_zero) * 100,
+        mean_entropy_base=exact_mean(pl.col("entropy_base")), mean_entropy_tuned=exact_mean(pl.col("entropy_tuned")))
     k_max = lf.select(pl.col("topk_overlap").list.len().max()).collect().item() or 0
-    at_high = [(pl.col("topk_overlap").list.get(k - 1).cast(pl.Float64) / k).mean().alias(f"overlap_at_{k}")
+    at_high = [(count_mean(pl.col("topk_overlap").list.get(k - 1)) / k).alias(f"overlap_at_{k}")
                for k in OVERLAP_KS if k <= k_max]
-    at_high += [(pl.col("base_rank_of_tuned_top1") <= 3).mean().mul(100).alias("pct_top1_in_base_top3")]
-    at_high += [(pl.col("base_prob_of_tuned_top1") < t).mean().mul(100).alias(f"pct_tail_below_{t:g}")
+    at_high += [count_mean(pl.col("base_rank_of_tuned_top1") <= 3).mul(100).alias("pct_top1_in_base_top3")]
+    at_high += [count_mean(pl.col("base_prob_of_tuned_top1") < t).mul(100).alias(f"pct_tail_below_{t:g}")
                 for t in p.tail_thresholds]
     high_stats = lf.filter(high).group_by(KEYS).agg(pl.len().alias("n_high"), *at_high)
     out = overall.join(high_stats, on=KEYS, how="left").collect().sort(KEYS)

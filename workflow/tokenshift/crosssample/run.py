@@ -94,13 +94,19 @@ def cross_sample_dataset(primary_dir: str | Path, intervention_dir: str | Path, 
         bar.update(len(part))
     bar.close()
     resp = pl.DataFrame(responses, schema=RESPONSE_SCHEMA).sort("budget", "problem_id", "sample_idx")
+    return grade_responses(resp, data, spec.grader), pl.DataFrame(switches, schema=SWITCH_SCHEMA), stats
+
+
+def grade_responses(resp: pl.DataFrame, data: pl.DataFrame, grader: str) -> pl.DataFrame:
+    """``resp`` with ``correct`` after its columns (the written table keeps no ``parsed``). A shard that draws
+    no batch (more shards than batches) has no rows: it gets the same columns, so its part still merges."""
+    if resp.height == 0:
+        return resp.with_columns(pl.lit(None, pl.Boolean).alias("correct"))
     scores = pl.concat([
-        # organism grader until the spec names one; the written responses table keeps its schema (no "parsed")
-        score_responses(g, data, spec.grader).drop("parsed").with_columns(pl.lit(b, pl.Int64).alias("budget"))
+        score_responses(g, data, grader).drop("parsed").with_columns(pl.lit(b, pl.Int64).alias("budget"))
         for (b,), g in resp.group_by("budget", maintain_order=True)
     ])
-    resp = resp.join(scores, on=["budget", "problem_id", "sample_idx"], how="left")
-    return resp, pl.DataFrame(switches, schema=SWITCH_SCHEMA), stats
+    return resp.join(scores, on=["budget", "problem_id", "sample_idx"], how="left")
 
 
 def switch_rate(responses: pl.DataFrame, budget: int | None = None) -> float:

@@ -9,6 +9,7 @@ sees the turn markers it was tuned on and every rule renders the same text.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
@@ -79,3 +80,28 @@ def render_frame(df: pl.DataFrame, prompt: dict, tokenizer: Any = None) -> pl.Da
     texts = pl.Series("prompt", [_render(p, template, prompt, tokenizer) for p in df["problem"]], dtype=pl.String)
     first = ["problem_id", "problem", "answer"]
     return df.select(*first[:2], texts, first[2], pl.exclude(first))
+
+
+def _encodes(tokenizer: Any, text: str) -> bool:
+    try:
+        tokenizer.encode(text, add_special_tokens=False)
+    except Exception:  # tokenizers raises a bare Exception ("WordLevel error: Missing [UNK] token ...")
+        return False
+    return True
+
+
+def check_encodable(prompts: Sequence[str], tokenizer: Any, dataset: str) -> None:
+    """Every prompt must encode under a tokenizer without an unknown token (the organism's characters):
+    one that does not would fail at generation, after this dataset was prepared. One line names the
+    dataset, the first prompt that does not encode and the characters that do not; a tokenizer with an
+    unknown token (or none given) encodes anything."""
+    if tokenizer is None or getattr(tokenizer, "unk_token", None) is not None:
+        return
+    for i, text in enumerate(prompts):
+        if _encodes(tokenizer, text):
+            continue
+        bad = [ch for ch in dict.fromkeys(text) if not _encodes(tokenizer, ch)]
+        shown = ", ".join(repr(ch) for ch in bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+        raise UserError(f"dataset {dataset!r}: prompt {i} holds characters that the tokenizer cannot encode "
+                        f"(it has no unknown token): {shown or 'its character sequence'}; write the problems "
+                        f"and the prompt template in the tokenizer's characters")

@@ -1,27 +1,19 @@
-"""What every Snakemake script does first: log to the rule's log, use the rule's threads."""
+"""What every Snakemake script does once its threads are bound (pipeline.threads): log to the rule's log, one-line
+user errors, tracebacks in the log."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import logging
-import os
 import sys
+import traceback
 from collections.abc import Iterator
 from importlib import metadata
 from typing import Any, TextIO
 
 from tokenshift.errors import UserError
-
-
-def _limit_threads(n: int) -> None:
-    """Cap BLAS/OpenMP threads at the rule's allotment, without importing torch for scripts that need none."""
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(n)
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.set_num_threads(n)
-
+from tokenshift.pipeline.threads import bind_threads
 
 PROVENANCE_PACKAGES = ("tokenshift", "torch", "transformers", "trl", "snakemake", "polars")
 
@@ -44,12 +36,16 @@ def provenance(smk: Any) -> str:
 @contextlib.contextmanager
 def rule_context(smk: Any) -> Iterator[TextIO]:
     """Send stdout and stderr (progress bars, trainer metrics, logging) to the rule's log, opened by the
-    rule's provenance line; use its threads.
+    rule's provenance line; use its threads (the script has bound them already, before its imports:
+    see :mod:`tokenshift.pipeline.threads`; torch is capped again here, imported by now).
 
-    Yields the log stream so progress bars can write to it explicitly. A UserError (bad
-    input found before heavy work) becomes one line in the log and exit code 1, not a traceback.
+    Yields the log stream so progress bars can write to it explicitly. Every failure ends the log,
+    so the log alone says why the job failed (on a cluster the job's console is a file elsewhere):
+    a UserError (bad input found before heavy work) as one line ``error: <message>`` and exit
+    code 1, any other exception as its full traceback, then raised on, so that the job fails
+    as before (and the console shows it too).
     """
-    _limit_threads(max(1, int(getattr(smk, "threads", 1))))
+    bind_threads(smk)
     log_path = smk.log[0] if len(smk.log) else None
     with contextlib.ExitStack() as stack:
         stream = stack.enter_context(open(log_path, "w")) if log_path else sys.stderr
@@ -60,5 +56,10 @@ def rule_context(smk: Any) -> Iterator[TextIO]:
         try:
             yield stream
         except UserError as exc:
-            print(f"error: {exc}", file=stream)
+            print(f"error: {exc}", file=stream, flush=True)
             raise SystemExit(1) from None
+        except Exception:
+            if log_path:  # without a log file the stream is the console, where the raise prints it
+                traceback.print_exc(file=stream)
+                stream.flush()
+            raise

@@ -21,6 +21,7 @@ gradient: every weighting returns a detached tensor.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -86,6 +87,9 @@ class AlphaSchedule:
     def __post_init__(self) -> None:
         if self.start < 0 or self.ramp < 0:
             raise UserError(f"alpha schedule: start and ramp must be >= 0, got {self.start}, {self.ramp}")
+        if not (math.isfinite(self.start_alpha) and math.isfinite(self.end_alpha)):
+            raise UserError(f"alpha schedule: start_alpha and end_alpha must be finite numbers, got "
+                            f"{self.start_alpha}, {self.end_alpha}")
 
     def __call__(self, step: int) -> float:
         if step < self.start:
