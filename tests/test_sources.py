@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from conftest import ROOT
 from tokenshift.pipeline.sources import script_sources
 
@@ -9,7 +11,7 @@ LIB = ROOT / "workflow" / "tokenshift"
 
 
 def rel(paths: list[str]) -> set[str]:
-    return {str((LIB / p).resolve().relative_to(LIB.resolve())) for p in paths}
+    return {str(Path(p).resolve().relative_to(LIB.resolve())) for p in paths}
 
 
 def test_generate_depends_on_what_it_imports_and_their_imports():
@@ -24,3 +26,13 @@ def test_a_figure_rule_does_not_depend_on_model_code():
     deps = rel(script_sources(ROOT / "workflow" / "scripts" / "training_curves.py"))
     assert "figures/training.py" in deps and "figures/plotting.py" in deps
     assert not any(d.startswith(("models/", "generation/", "training/")) for d in deps)
+
+
+def test_sources_are_relative_so_a_moved_project_keeps_its_inputs(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    deps = script_sources(ROOT / "workflow" / "scripts" / "generate.py")
+    assert deps and all(not Path(d).is_absolute() and d.startswith("workflow/tokenshift/") for d in deps)
+
+
+def test_a_page_template_is_an_input_of_the_rule_that_renders_it():
+    assert "figures/viewer.html.j2" in rel(script_sources(ROOT / "workflow" / "scripts" / "viewer.py"))

@@ -64,4 +64,6 @@ def script_sources(script: str | Path) -> list[str]:
     """Sorted library files the script imports, directly or through other library modules, relative to the
     working directory: Snakemake records a job's input paths, so absolute ones would make a moved or copied
     run folder look changed and rerun everything."""
-    return sorted(os.path.relpath(p) for p in _closure(Path(script).resolve(), "tokenshift"))
+    modules = _closure(Path(script).resolve(), "tokenshift")
+    templates = {t for m in modules for t in m.parent.glob(f"{m.stem}.*.j2")}  # a module's page template
+    return sorted(os.path.relpath(p) for p in modules | templates)
