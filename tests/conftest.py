@@ -95,14 +95,18 @@ def copy_up_to_date(ci_run: Path, run_dir: Path, parts: tuple[str, ...]) -> None
     """Copy ``parts`` of a finished run (in pipeline order) so that Snakemake sees them as up to date.
 
     A copy has no Snakemake metadata, so only modification times decide: each part is stamped
-    a little later than the one before and all of them later than any source file. Costs no
-    Snakemake start, unlike ``--touch``.
+    a little later than the one before and all of them later than any source file. The organism's
+    tokenizer, which the prompt sets are prepared with, is stamped first. Costs no Snakemake start,
+    unlike ``--touch``.
     """
     now = time.time()
-    for i, part in enumerate(parts):
-        shutil.copytree(ci_run / part, run_dir / part)
-        stamp = now - 2 * (len(parts) - i)
-        for path in [run_dir / part, *(run_dir / part).rglob("*")]:
+    order = [("models/tokenizer",) if "data" in parts and (ci_run / "models/tokenizer").is_dir() else (), parts]
+    for i, part in enumerate(p for group in order for p in group):
+        src, dst = ci_run / part, run_dir / part
+        new = [dst / p.relative_to(src) for p in src.rglob("*") if not (dst / p.relative_to(src)).exists()]
+        shutil.copytree(src, dst, dirs_exist_ok=True)
+        stamp = now - 2 * (len(parts) + 1 - i)
+        for path in [dst, *new]:
             os.utime(path, (stamp, stamp), follow_symlinks=False)
 
 

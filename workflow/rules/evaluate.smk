@@ -74,7 +74,9 @@ rule training_variants:
     input:
         lib("training_variants.py"),
         accuracy=rules.accuracy_table.output.table,
+        metrics=[fill(rules.train_variant.output.metrics, variant=v, seed=s) for v, s in VARIANT_RUNS],
     params:
+        runs=VARIANT_RUNS,
         models=[[m, spec["variant"], spec["seed"]] for m, spec in config["models"].items() if "variant" in spec],
         # The first variant is the baseline the others are compared with.
         baseline=config["train_variants"][0]["name"] if config["train_variants"] else "",
