@@ -43,6 +43,17 @@ localrules:
     prepare_dataset,
 
 
+# device: cuda on a machine without one stops here, before any job (not in the first torch job). Only when
+# jobs run on this machine: a cluster's submit host need not have the GPUs its jobs get, and a dry run
+# (which never starts onstart) plans anywhere.
+onstart:
+    if workflow.local_exec:
+        try:
+            check_device(config)
+        except UserError as exc:
+            sys.exit(f"tokenshift: invalid config: {exc}")
+
+
 rule all:
     input:
         all_targets(),

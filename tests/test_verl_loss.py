@@ -114,26 +114,66 @@ def test_bad_settings_fail_in_one_line():
         WeightedLoss.from_env({"TOKENSHIFT_WEIGHTING": "{not json"})
 
 
-def test_paper_launch_config_composes_with_verls_and_states_its_loss_calls():
-    """The Qwen2.5-Math-7B launch config composes onto verl's own trainer config, picks the weighted loss
-    with the DAPO clip, and the loss-calls-per-rollout it tells users to export follows from its batch sizes."""
-    import re
+PAPER_CONFIG = Path(__file__).resolve().parents[1] / "config/paper/verl/qwen2.5-math-7b-highkl.yaml"
 
+
+def paper_config():
+    """The Qwen2.5-Math-7B launch config composed onto verl's own trainer config, as main_ppo composes it."""
     from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(PAPER_CONFIG.parent), version_base=None):
+        return compose(config_name=PAPER_CONFIG.stem)
+
+
+def test_paper_launch_config_passes_verls_own_validation():
+    """What ``python -m verl.trainer.main_ppo`` checks before it starts Ray: verl's validate_config with the
+    reference policy and critic main_ppo would build (batch sizes, micro-batches, the actor's own checks)."""
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import validate_config
+    from verl.utils.device import auto_set_device
+
+    cfg = paper_config()
+    auto_set_device(cfg)
+    assert not need_reference_policy(cfg)  # DAPO: no KL to the reference, so no reference model
+    with pytest.warns(UserWarning, match="Disabled critic"):  # GRPO: no critic either
+        assert not need_critic(cfg)
+    validate_config(config=cfg, use_reference_policy=False, use_critic=False)
+    # and as it would be with a KL penalty to the base (a SimpleRL-like run), which loads a reference model
+    validate_config(config=cfg, use_reference_policy=True, use_critic=False)
+
+
+def test_paper_launch_config_has_dapos_dynamic_sampling():
+    """DAPO's group filter, typed by verl's own AlgoConfig, on a metric the dapo reward manager reports, with
+    rewards computed where the filter can read them (what verl's trainer checks when it builds its sampler)."""
     from verl.utils.config import omega_conf_to_dataclass
 
-    path = Path(__file__).resolve().parents[1] / "config/paper/verl/qwen2.5-math-7b-highkl.yaml"
-    with initialize_config_dir(config_dir=str(path.parent), version_base=None):
-        cfg = compose(config_name=path.stem)
+    cfg = paper_config()
+    groups = omega_conf_to_dataclass(cfg.algorithm).filter_groups
+    assert groups.enable and groups.metric == "acc" and groups.max_num_gen_batches > 0
+    assert groups.max_inflight_gen_batches >= 1
+    assert cfg.reward.reward_manager.name == "dapo"  # reports acc, the correctness before the overlong penalty
+    assert not cfg.reward.reward_model.enable or cfg.reward.reward_model.enable_resource_pool
+
+
+def test_paper_launch_config_composes_with_verls_and_states_its_loss_calls():
+    """The launch config picks the weighted loss with the DAPO clip, and the loss-calls-per-rollout it tells
+    users to export follows from its batch sizes."""
+    import re
+
+    from verl.utils.config import omega_conf_to_dataclass
+
+    cfg = paper_config()
     actor = omega_conf_to_dataclass(cfg.actor_rollout_ref.actor)
     assert actor.policy_loss.loss_mode == "tokenshift_weighted"
     assert (actor.clip_ratio_low, actor.clip_ratio_high, actor.optim.lr) == (0.2, 0.28, 1e-6)
+    assert not actor.use_dynamic_bsz  # else the micro-batches, hence the loss calls, vary per step
     per_gpu = actor.ppo_mini_batch_size * cfg.actor_rollout_ref.rollout.n // cfg.trainer.n_gpus_per_node
     calls = actor.ppo_epochs * (cfg.data.train_batch_size // actor.ppo_mini_batch_size) * (
         per_gpu // actor.ppo_micro_batch_size_per_gpu)
-    stated = re.search(r"TOKENSHIFT_LOSS_CALLS_PER_ROLLOUT=(\d+)", path.read_text())
+    text = PAPER_CONFIG.read_text()
+    stated = re.search(r"TOKENSHIFT_LOSS_CALLS_PER_ROLLOUT=(\d+)", text)
     assert stated and int(stated.group(1)) == calls
-    settings = re.search(r"TOKENSHIFT_WEIGHTING='(.+)'", path.read_text())
+    settings = re.search(r"TOKENSHIFT_WEIGHTING='(.+)'", text)
     from tokenshift.training.verl_loss import WeightedLoss
 
     loss = WeightedLoss.from_env({"TOKENSHIFT_WEIGHTING": settings.group(1)})

@@ -1,8 +1,10 @@
 """The weighted GRPO trainer on a tiny real model with TRL: the weights reach the loss as a per-token
-factor, move after the first mini-batch of each rollout, and setups that make them vanish are refused."""
+factor, move after the first mini-batch of each rollout (so (k - 1)/k of the updates weigh anything at
+k mini-batches per rollout), and setups that make them vanish are refused."""
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 import torch
 from conftest import save_tiny_model
@@ -10,6 +12,7 @@ from datasets import Dataset
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenshift.errors import UserError
+from tokenshift.evaluation.variants import kl_old_nonzero_share
 from tokenshift.models.loading import load_model, load_tokenizer
 from tokenshift.training.weighted import WeightedGRPOTrainer, informative_rows
 from tokenshift.training.weighting import AlphaSchedule, k3, token_weights
@@ -48,6 +51,18 @@ def test_weights_move_after_the_first_mini_batch_of_each_rollout(tmp_path):
     assert len(moved) == 4
     assert moved[0] == moved[2] == 0.0  # right after a rollout the policy is the sampling one: KL_old = 0
     assert moved[1] > 0 and moved[3] > 0
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_all_but_the_first_update_of_each_rollout_have_nonzero_kl_old(tmp_path, k):
+    """With steps_per_generation k, KL_old is 0 on the first of each rollout's k updates only, so the
+    share that tables/training_variants.* reports is (k - 1)/k (the paper's 16 mini-batches: 15/16)."""
+    trainer = make_trainer(tmp_path, steps_per_generation=k, max_steps=2 * k)
+    trainer.train()
+    log = pl.DataFrame([h for h in trainer.state.log_history if "loss" in h])  # one row per update, as metrics.csv
+    assert log.height == 2 * k
+    assert [kl > 0 for kl in log["kl_old/mean"]] == ([False] + [True] * (k - 1)) * 2
+    assert kl_old_nonzero_share(log) == pytest.approx((k - 1) / k)
 
 
 def test_weighted_loss_is_the_unweighted_loss_scaled_per_token(tmp_path):

@@ -1,18 +1,47 @@
-"""Training variants in the ci run: trained, logged per update, evaluated and tabulated."""
+"""Training variants in the ci run: trained, logged per update, evaluated and tabulated (with each
+weighted run's share of updates whose KL_old is nonzero); and the table's functions on small inputs."""
 
 from __future__ import annotations
 
 import polars as pl
+import pytest
+import yaml
+from conftest import ROOT
+from tokenshift.evaluation.variants import COLUMNS, kl_old_nonzero_share, to_latex, to_markdown, variant_table
+
+CI = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
+
+
+def test_ci_weights_three_of_four_updates():
+    """ci's train_rl (every variant's recipe, the DAPO baseline's too) updates k times per rollout; the
+    first update runs on the sampling policy (KL_old = 0), so (k - 1)/k of the updates are weighted."""
+    k = CI["train_rl"]["steps_per_generation"]
+    assert (k - 1) / k >= 0.75
 
 
 def test_variants_are_tabulated_per_seed_and_in_the_papers_form(ci_run):
     t = pl.read_csv(ci_run / "tables" / "training_variants.csv")
-    assert t.columns == ["variant", "seed", "dataset", "mean_at_n", "ci_low", "ci_high"]
+    assert t.columns == COLUMNS == ["variant", "seed", "dataset", "mean_at_n", "ci_low", "ci_high",
+                                    "kl_old_nonzero_share"]
     assert t["variant"].to_list() == ["dapo", "highkl", "simplerl"]
     assert ((t["ci_low"] <= t["mean_at_n"]) & (t["mean_at_n"] <= t["ci_high"])).all()
     md = (ci_run / "tables" / "training_variants.md").read_text()
-    assert "vs dapo" in md and "Table 2" in md
+    assert "vs dapo" in md and "Table 2" in md and "Updates with nonzero KL_old" in md
     assert r"\begin{tabular}" in (ci_run / "tables" / "training_variants.tex").read_text()
+
+
+def test_weighted_variant_has_nonzero_kl_old_after_the_first_update_of_each_rollout(ci_run):
+    t = pl.read_csv(ci_run / "tables" / "training_variants.csv")
+    shares = dict(zip(t["variant"], t["kl_old_nonzero_share"]))
+    assert shares["dapo"] is None and shares["simplerl"] is None  # unweighted runs compute no KL_old
+    m = pl.read_csv(ci_run / "train/highkl/0/metrics.csv")
+    first = m["rollout_step"].diff().fill_null(1) != 0  # the first update after each rollout
+    kl = m["kl_old/mean"]
+    assert (kl.filter(first).drop_nulls() == 0).all() and (kl.filter(~first).drop_nulls() > 0).all()
+    assert shares["highkl"] == pytest.approx(float((kl.drop_nulls() > 0).mean()))
+    if kl.null_count() == 0:  # no update lost all its groups to dynamic sampling
+        k = CI["train_rl"]["steps_per_generation"]
+        assert shares["highkl"] == pytest.approx((k - 1) / k) and shares["highkl"] >= 0.75
 
 
 def test_unchanged_variant_is_the_rl_model_bit_for_bit(ci_run):
@@ -38,3 +67,27 @@ def test_simplerl_like_variant_pays_a_kl_penalty(ci_run):
 def test_training_curves_are_drawn(ci_run):
     for ext in ("pdf", "png"):
         assert (ci_run / "figures" / f"training_curves.{ext}").stat().st_size > 1000
+
+
+def test_kl_old_share_counts_updates_with_a_kl_old_only():
+    assert kl_old_nonzero_share(pl.DataFrame({"step": [1, 2], "loss": [0.1, 0.2]})) is None  # unweighted run
+    m = pl.DataFrame({"step": [1, 2, 3, 4, 5, 6, 7, 8], "kl_old/mean": [0.0, 1e-4, 2e-4, 3e-4, 0.0, None, 1e-5, 2e-5]})
+    assert kl_old_nonzero_share(m) == pytest.approx(5 / 7)  # update 6 weighted no token
+
+
+def test_table_reports_each_runs_share_and_its_mean_over_seeds():
+    accuracy = pl.DataFrame({"model": ["base", "dapo_s0", "highkl_s0", "highkl_s1"] * 2,
+                             "dataset": ["eval"] * 4 + ["train"] * 4,
+                             "mean_at_n": [0.3, 0.5, 0.6, 0.55] * 2, "ci_low": [0.2, 0.4, 0.5, 0.45] * 2,
+                             "ci_high": [0.4, 0.6, 0.7, 0.65] * 2})
+    models = {"dapo_s0": ("dapo", 0), "highkl_s0": ("highkl", 0), "highkl_s1": ("highkl", 1)}
+    t = variant_table(accuracy, models, {("dapo", 0): None, ("highkl", 0): 0.75, ("highkl", 1): 0.8})
+    assert t.columns == COLUMNS and t.height == 6
+    assert t.filter(pl.col("variant") == "highkl")["kl_old_nonzero_share"].to_list() == [0.75, 0.8, 0.75, 0.8]
+    assert t.filter(pl.col("variant") == "dapo")["kl_old_nonzero_share"].null_count() == 2
+    md = to_markdown(t, "dapo").splitlines()
+    header = [c.strip() for c in md[0].strip("|").split("|")]
+    share = header.index("Updates with nonzero KL_old")
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")] for line in md[2:4]}
+    assert rows["highkl"][share] == "78%" and rows["dapo"][share] == "—"  # mean of 75% and 80%
+    assert "Updates with nonzero KL\\_old" in to_latex(t, "dapo")

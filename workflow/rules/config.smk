@@ -25,8 +25,6 @@ from tokenshift.pipeline.sources import script_sources  # noqa: E402
 try:
     resolve_config(validate_config(config))
     check_local_models(config)
-    if workflow.local_exec and not workflow.dryrun:  # a cluster's submit host need not have its jobs' GPUs
-        check_device(config)
 except UserError as exc:
     sys.exit(f"tokenshift: invalid config: {exc}")
 logger.info(f"tokenshift: config read from {', '.join(map(os.path.relpath, workflow.configfiles)) or 'nothing'}; "

@@ -59,7 +59,13 @@ rule weight_gap:
     conda:
         f"{ENVS}/analysis.yaml"
     resources:
-        mem_mb=4000,
+        # tokenshift.analysis.weight_gap.memory_mb: 1000 MB for the interpreter with torch plus the largest block it
+        # ever holds, min(2^22, the largest tensor) elements: three float64 buffers and the block read from each
+        # model in its stored dtype (1118 MB for a bf16 32B pair); models not fetched yet count as 2^22 8-byte
+        # elements (1168 MB).
+        mem_mb=lambda wildcards, input: __import__("tokenshift.analysis.weight_gap", fromlist=["memory_mb"]).memory_mb(
+            [path for key, path in input.items() if key.endswith(("_base", "_tuned"))]
+        ),
         runtime=60,
     script:
         "../scripts/weight_gap.py"

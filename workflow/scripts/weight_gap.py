@@ -1,5 +1,10 @@
 """Rule weight_gap: σ between each pair's base and tuned weights (the paper's Table 6), CSV and Markdown."""
 
+# ruff: noqa: E402 -- the imports below must follow bind_threads
+from tokenshift.pipeline.threads import bind_threads
+
+bind_threads(snakemake)  # first: polars and BLAS size their thread pools when imported
+
 import polars as pl
 from tokenshift.analysis.weight_gap import weight_gap
 from tokenshift.files.markdown import markdown_table
