@@ -70,6 +70,15 @@ def test_hub_reference_file_resolves_to_its_snapshot(tmp_path):
         load_model(ref)
 
 
+@pytest.mark.parametrize("name", ["config.json", "model.safetensors"])
+def test_a_model_file_given_for_its_folder_is_one_line(tmp_path, name):
+    model = save_tiny_model(tmp_path / "m", seed=0)
+    with pytest.raises(ModelError) as exc:
+        load_model(model / name)
+    assert one_line(exc) == f"model {model / name} is a file; give the model's folder (the one holding " \
+                            "config.json, the weights and the tokenizer files)"
+
+
 def test_model_directory_without_tokenizer_files_is_one_line(tmp_path):
     model = save_tiny_model(tmp_path / "m", seed=0)
     for f in model.glob("tokenizer*"):

@@ -9,7 +9,8 @@ crashed node or an OOM killer would do it, in each window a kill can hit:
 - while a job runs (its temporary sibling exists, its final output does not);
 - right after a job's output appears, before Snakemake records the job as finished (the window that left
   an incomplete marker on a complete file and stopped the next run with IncompleteFilesException);
-- while a merge rule joins a sharded stage's parts.
+- while a merge rule joins a sharded stage's parts;
+- at the end of train_rl, as its two output folders (checkpoints, then the model) are renamed into place.
 """
 
 from __future__ import annotations
@@ -63,23 +64,26 @@ def _run_and_kill(root: Path, command: list[str], caught: Callable[[], bool], lo
 
 
 def _kill_and_resume(ci_run: Path, tmp_path: Path, extra_config: str | None,
-                     window: Callable[[Path, list[Path]], bool], check_killed: Callable[[Path, list[Path]], bool]):
-    """Run the dumps, kill in ``window``, then the README's two commands; returns the run folder."""
+                     window: Callable[[Path, list[Path]], bool], check_killed: Callable[[Path, list[Path]], bool],
+                     upstream: tuple[str, ...] = UPSTREAM, targets: list[str] | None = None,
+                     compare: tuple[str, ...] = tuple(f"dump/{pair}/eval.parquet" for pair in PAIRS)) -> Path:
+    """Run ``targets`` (the dumps), kill in ``window``, then the README's two commands; the files ``compare``
+    (relative to the run folder) must equal the finished ci run's. Returns the run folder."""
     root = copy_repo(tmp_path / "tokenshift")
     run_dir = root / "results" / ci_run.name
-    copy_up_to_date(ci_run, run_dir, UPSTREAM)
+    copy_up_to_date(ci_run, run_dir, upstream)
     files = ["config/ci.yaml"]
     if extra_config:
         (root / "extra.yaml").write_text(extra_config)
         files.append("extra.yaml")
-    targets = _targets(ci_run.name)
+    targets = targets or _targets(ci_run.name)
     outputs = [root / t for t in targets]
     command = [*targets, "--cores", "2", "--configfile", *files]  # targets first: --configfile takes a list
     log = tmp_path / "killed.log"
     for _ in range(ATTEMPTS):
         if _run_and_kill(root, command, lambda: window(run_dir, outputs), log) and check_killed(run_dir, outputs):
             break
-        subprocess.run(["rm", "-rf", str(run_dir / "dump"), str(root / ".snakemake")], check=True)
+        subprocess.run(["rm", "-rf", *(str(o) for o in outputs), str(root / ".snakemake")], check=True)
     else:
         pytest.fail(f"the kill window was not hit in {ATTEMPTS} attempts:\n{log.read_text()[-3000:]}")
     assert any((root / ".snakemake" / "locks").iterdir()), "a killed run leaves its lock"
@@ -88,10 +92,9 @@ def _kill_and_resume(ci_run: Path, tmp_path: Path, extra_config: str | None,
     assert proc.returncode == 0, proc.stderr[-3000:]
     proc = snakemake_at_root(root, *command)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    for pair in PAIRS:
-        resumed, reference = run_dir / "dump" / pair / "eval.parquet", ci_run / "dump" / pair / "eval.parquet"
-        assert resumed.read_bytes() == reference.read_bytes(), pair
-    assert not _temporaries(run_dir), "the rerun removes the killed attempt's temporaries"
+    for name in compare:
+        assert (run_dir / name).read_bytes() == (ci_run / name).read_bytes(), name
+    assert not [p for p in run_dir.rglob(".*.tmp")], "the rerun removes the killed attempt's temporaries"
     return run_dir
 
 
@@ -126,3 +129,17 @@ def test_killed_during_a_merge(ci_run, tmp_path):
 
     _kill_and_resume(ci_run, tmp_path, "jobs:\n  dump: {shards: 2}\n", window=merging,
                      check_killed=lambda run, outs: not all(o.exists() for o in outs))
+
+
+def test_killed_between_train_rl_renames(ci_run, tmp_path):
+    """train_rl renames its checkpoints folder, then its model folder: a kill as soon as the first appears
+    leaves the model missing or just renamed; either way the two commands finish it with the same bytes."""
+    def renamed(run: Path, outs: list[Path]) -> bool:
+        return (run / "models" / "rl_checkpoints").is_dir()
+
+    def unrecorded(run: Path, outs: list[Path]) -> bool:
+        return not outs[0].exists() or _marked_incomplete(run.parents[1], outs[0])
+
+    _kill_and_resume(ci_run, tmp_path, None, window=renamed, check_killed=unrecorded,
+                     upstream=("data", "models/base"), targets=[f"results/{ci_run.name}/models/rl"],
+                     compare=("models/rl/model.safetensors", "models/rl_checkpoints/checkpoint-8/model.safetensors"))

@@ -100,10 +100,17 @@ def fetch_hub_model(repo_id: str, revision: str | None, out_file: Path) -> dict:
 
 
 def model_path(path: str | Path) -> Path:
-    """The model directory behind a rule input: the directory itself, or a hub reference file's snapshot."""
+    """The model directory behind a rule input: the directory itself, or a hub reference file's snapshot; any
+    other file (a model's config.json given for its folder) is a one-line error."""
     p = Path(path)
-    if p.suffix == ".json" and p.is_file():
-        ref = json.loads(p.read_text())
+    if p.is_file():
+        try:
+            ref = json.loads(p.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            ref = None
+        if not isinstance(ref, dict) or "snapshot" not in ref:
+            raise ModelError(f"model {p} is a file; give the model's folder (the one holding config.json, the "
+                             "weights and the tokenizer files)")
         snapshot = Path(ref["snapshot"])
         if not snapshot.is_dir():
             raise ModelError(f"hub model {ref['hub']}: snapshot {snapshot} recorded in {p} is gone; "
