@@ -1,4 +1,5 @@
-"""Every key of workflow/tokenshift/pipeline/schema.yaml is read somewhere: a key nothing reads is a setting that silently does nothing."""
+"""Every key of the config schema (workflow/tokenshift/pipeline/schema.yaml) is read somewhere: a key nothing
+reads is a setting that silently does nothing."""
 
 from __future__ import annotations
 
