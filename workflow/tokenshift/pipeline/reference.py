@@ -20,7 +20,8 @@ HEADER = """# Configuration reference
 
 Generated from the schema, `workflow/tokenshift/pipeline/schema.yaml`, by
 `python -m tokenshift.pipeline.reference > docs/config-reference.md` (a test checks that this page is current).
-Every key is optional except `name`; a key left out takes the default shown. `config/config.yaml` (the default run) sets only what differs from these.
+Every key is optional except `name`; a key left out takes the default shown. `config/config.yaml` (the
+default run) sets only what differs from these.
 
 | key | type | default | meaning |
 |---|---|---|---|
