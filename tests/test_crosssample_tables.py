@@ -15,16 +15,18 @@ def _table(direction, accs):
         "pair": "rl", "dataset": "eval", "direction": direction, "mode": "targeted", "eps": 0.05,
         "budget": [0, 1, 2, 4], "mean_at_n": accs, "ci_low": 0.0, "ci_high": 1.0, "eff_tokens": [0.0, 1, 2, 3],
         "all_tokens": [0.0, 1, 2, 4], "eff_pct": [0.0, 1, 2, 3], "all_pct": [0.0, 1, 2, 4],
+        "tail_share": [1.0, 0.8, 0.6, 0.5],
     })
 
 
 def test_summarize_percentages_are_per_sequence():
     resp = pl.DataFrame({"budget": [2, 2], "problem_id": [0, 1], "sample_idx": [0, 0], "correct": [True, False],
-                         "length": [10, 100], "n_switches": [2, 2], "n_effective": [1, 0]})
+                         "length": [10, 100], "n_switches": [2, 2], "n_effective": [1, 0], "handover": [4, 50]})
     row = summarize(resp, {"pair": "rl", "dataset": "eval", "direction": "forward", "mode": "targeted",
                            "eps": 0.1}, 100, 0).row(0, named=True)
     assert row["all_pct"] == pytest.approx((20 + 2) / 2) and row["eff_pct"] == pytest.approx(10 / 2)
     assert row["all_tokens"] == 2 and row["eff_tokens"] == 0.5 and row["mean_at_n"] == 0.5
+    assert row["tail_share"] == pytest.approx((6 + 50) / 110)  # pooled over tokens, not per sequence
 
 
 def test_smallest_budget_reaching_the_target():

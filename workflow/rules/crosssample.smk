@@ -74,6 +74,7 @@ rule crosssample_table:
     input:
         lib("crosssample_table.py"),
         responses=get_crosssample_runs(CS_RESPONSES),
+        switches=get_crosssample_runs(CS_SWITCHES),
     params:
         runs=CS_RUNS,
         n_boot=config["evaluation"]["bootstrap"],

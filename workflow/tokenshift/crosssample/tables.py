@@ -1,7 +1,9 @@
-"""Cross-sampling summaries: accuracy and switched tokens per budget, and the paper's Table 1/3.
+"""Cross-sampling summaries: accuracy, switched tokens and tail share per budget, and the paper's Table 1/3.
 
 Token percentages are per sequence, then averaged (paper Table 1: "computed at the
-sequence level"); "eff." excludes identity swaps, "all" includes them.
+sequence level"); "eff." excludes identity swaps, "all" includes them. The tail share is
+pooled over the sweep's tokens: the share of decoded tokens after each response's handover
+(see :func:`with_handover`), the primary-only work a plain sampling engine could take over.
 """
 
 from __future__ import annotations
@@ -13,11 +15,47 @@ from tokenshift.evaluation.accuracy import mean_at_n
 from tokenshift.files.markdown import latex_table, markdown_table
 
 TABLE_COLUMNS = ["pair", "dataset", "direction", "mode", "eps", "budget", "mean_at_n", "ci_low", "ci_high",
-                 "eff_tokens", "all_tokens", "eff_pct", "all_pct"]
+                 "eff_tokens", "all_tokens", "eff_pct", "all_pct", "tail_share"]
+# What the table stage reads of a sweep's responses and switches (not the tokens or the text).
+RESPONSE_COLUMNS = ["budget", "problem_id", "sample_idx", "length", "n_switches", "n_effective", "correct"]
+SWITCH_COLUMNS = ["problem_id", "sample_idx", "switch_index", "position"]
+
+
+def with_handover(responses: pl.DataFrame, switches: pl.DataFrame) -> pl.DataFrame:
+    """``responses`` with ``handover``: the position from which the row is plain sampling by the primary.
+
+    A row at budget b exhausts its budget at its b-th switch, identity swaps included (they
+    count toward the budget); every later token is the primary's own draw. So ``handover`` is
+    that switch's position + 1, 0 at budget 0, and the row's ``length`` where the row switched
+    fewer than b times (the budget is never exhausted: no tail). ``switches`` is the sweep's
+    switches table (its largest budget): a row at budget b has that run's first b switches
+    (shared prefixes), so its b-th switch is the one with ``switch_index`` b - 1.
+    """
+    keys = ["problem_id", "sample_idx", "budget"]
+    last = switches.select("problem_id", "sample_idx", (pl.col("switch_index") + 1).alias("budget"),
+                           (pl.col("position") + 1).alias("_after"))
+    out = responses.join(last, on=keys, how="left", maintain_order="left")
+    exhausted = (pl.col("budget") > 0) & (pl.col("n_switches") >= pl.col("budget"))
+    bad = out.filter(exhausted & (pl.col("_after").is_null() | (pl.col("_after") > pl.col("length"))))
+    if bad.height:
+        r = bad.row(0, named=True)
+        raise UserError(f"switches table does not match the responses: problem {r['problem_id']} sample "
+                        f"{r['sample_idx']} at budget {r['budget']} switched {r['n_switches']} times, but its "
+                        f"switch {r['budget'] - 1} is missing or past the response's {r['length']} tokens")
+    handover = (pl.when(pl.col("budget") == 0).then(0).when(exhausted).then(pl.col("_after"))
+                .otherwise(pl.col("length")))
+    return out.with_columns(handover.cast(pl.Int64).alias("handover")).drop("_after")
+
+
+def tail_share(length: pl.Series, handover: pl.Series) -> float:
+    """Share of decoded tokens after the handover: sum(length - handover) / sum(length); 0 with no tokens."""
+    total = int(length.sum())
+    return float((length - handover).sum() / total) if total else 0.0
 
 
 def summarize(responses: pl.DataFrame, keys: dict, n_boot: int, seed: int) -> pl.DataFrame:
-    """One row per budget: Mean@n with bootstrap CI, mean switched tokens (# and % of the response)."""
+    """One row per budget: Mean@n with bootstrap CI, mean switched tokens (# and % of the response),
+    and the tail share (``responses`` needs ``handover``, from :func:`with_handover`)."""
     rows = []
     for (budget,), g in responses.group_by("budget", maintain_order=True):
         acc = mean_at_n(g.select("problem_id", "sample_idx", "correct"), n_boot, seed)
@@ -28,6 +66,7 @@ def summarize(responses: pl.DataFrame, keys: dict, n_boot: int, seed: int) -> pl
             "all_tokens": float(g["n_switches"].mean()),
             "eff_pct": float((g["n_effective"] / length).mean() * 100),
             "all_pct": float((g["n_switches"] / length).mean() * 100),
+            "tail_share": tail_share(g["length"], g["handover"]),
         })
     return pl.DataFrame(rows).select(TABLE_COLUMNS).sort("budget")
 
