@@ -37,6 +37,7 @@ def _set(cfg: dict, change) -> dict:
     (lambda c: c.setdefault("train_rl", {}).update(epsilon=1.5), "'train_rl.epsilon': 1.5 is greater than or equal"),
     (lambda c: c.setdefault("train_rl", {}).update(epsilon_high=50), "'train_rl.epsilon_high': 50 is greater"),
     (lambda c: c.update(device="cpu", jobs={"generate": {"gpu": 1}}), "'jobs.generate.gpu': 1 GPUs asked for a run"),
+    (lambda c: c["train_rl"].update(steps_per_generation=3), "'train_rl.steps_per_generation': must divide the"),
 ])
 def test_config_mistakes_fail_before_any_job(change, message):
     with pytest.raises(UserError, match="config key") as err:

@@ -61,7 +61,8 @@ def parse_jobs(log: str) -> list[tuple[str, list[str]]]:
 
 
 def _rules(jobs) -> set[str]:
-    return {rule for rule, _ in jobs} - {"all"}
+    """The rules a change reruns, besides run_config, which records the config and so reruns on any value."""
+    return {rule for rule, _ in jobs} - {"all", "run_config"}
 
 
 def _existing(workdir: Path, jobs) -> list[str]:

@@ -8,15 +8,28 @@ import pytest
 import yaml
 from conftest import ROOT
 from tokenshift.evaluation.variants import COLUMNS, kl_old_nonzero_share, to_latex, to_markdown, variant_table
+from tokenshift.pipeline.config import resolve_config, validate_config
 
 CI = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
 
 
-def test_ci_weights_three_of_four_updates():
-    """ci's train_rl (every variant's recipe, the DAPO baseline's too) updates k times per rollout; the
-    first update runs on the sampling policy (KL_old = 0), so (k - 1)/k of the updates are weighted."""
-    k = CI["train_rl"]["steps_per_generation"]
-    assert (k - 1) / k >= 0.75
+def expected_nonzero_share(steps: int, k: int, warmup: int) -> float:
+    """Share of a weighted run's updates whose KL_old is nonzero: all but the first update after each of its
+    steps / k rollouts (run on the sampling policy itself) and, with a warmup, the second update of the first
+    rollout (the warmup's first optimiser step has learning rate 0, so the policy has not moved)."""
+    rollouts = -(-steps // k)
+    return (steps - rollouts - (1 if warmup and k > 1 else 0)) / steps
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "training.yaml"])
+def test_three_quarters_of_the_weighted_updates_weigh(name):
+    """The default run's and config/training.yaml's variants (and their DAPO baseline: one recipe) weigh at
+    least 75% of their updates (the paper: 15 of 16)."""
+    cfg = resolve_config(validate_config(yaml.safe_load((ROOT / "config" / name).read_text())))
+    rl = cfg["train_rl"]
+    for v in cfg["train_variants"]:
+        share = expected_nonzero_share(v["steps"], rl["steps_per_generation"], rl["warmup"])
+        assert share >= 0.75, (name, v["name"], share)
 
 
 def test_variants_are_tabulated_per_seed_and_in_the_papers_form(ci_run):
@@ -35,13 +48,18 @@ def test_weighted_variant_has_nonzero_kl_old_after_the_first_update_of_each_roll
     shares = dict(zip(t["variant"], t["kl_old_nonzero_share"]))
     assert shares["dapo"] is None and shares["simplerl"] is None  # unweighted runs compute no KL_old
     m = pl.read_csv(ci_run / "train/highkl/0/metrics.csv")
-    first = m["rollout_step"].diff().fill_null(1) != 0  # the first update after each rollout
-    kl = m["kl_old/mean"]
-    assert (kl.filter(first).drop_nulls() == 0).all() and (kl.filter(~first).drop_nulls() > 0).all()
+    # KL_old is 0 exactly where no optimiser step has moved the policy since the rollout: the first update
+    # after each rollout, and updates after steps taken at learning rate 0 (the warmup's first).
+    frame = m.with_columns(pl.col("learning_rate").gt(0).cast(pl.Int32).cum_sum().shift(1, fill_value=0)
+                           .over("rollout_step").alias("moving_steps"))
+    still = frame["moving_steps"] == 0
+    kl = frame["kl_old/mean"]
+    assert (kl.filter(still).drop_nulls() == 0).all() and (kl.filter(~still).drop_nulls() > 0).all()
     assert shares["highkl"] == pytest.approx(float((kl.drop_nulls() > 0).mean()))
     if kl.null_count() == 0:  # no update lost all its groups to dynamic sampling
-        k = CI["train_rl"]["steps_per_generation"]
-        assert shares["highkl"] == pytest.approx((k - 1) / k) and shares["highkl"] >= 0.75
+        rl = CI["train_rl"]
+        assert shares["highkl"] == pytest.approx(expected_nonzero_share(rl["steps"], rl["steps_per_generation"],
+                                                                        rl["warmup"]))
 
 
 def test_unchanged_variant_is_the_rl_model_bit_for_bit(ci_run):

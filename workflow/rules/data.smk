@@ -3,13 +3,13 @@
 
 
 rule run_config:
-    """The config this run computes with, every default filled in, and the files it was read from (rewritten
-    whenever either changes; nothing reads it, so that changes nothing else)."""
+    """The config this run computes with, every default filled in (rewritten whenever a value changes; nothing
+    reads it, so that changes nothing else). The files it was read from are named in its header and on the
+    console; naming the same values in another file reruns nothing."""
     output:
         f"{RUN}/config.yaml",
     params:
         config=config,
-        files=[os.path.relpath(f) for f in workflow.configfiles],
     localrule: True
     log:
         f"{RUN}/logs/run_config.log",

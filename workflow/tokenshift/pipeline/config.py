@@ -214,6 +214,11 @@ def _check_cross_references(config: dict[str, Any]) -> None:
         if v["weighting"] != "none" and config["train_rl"]["steps_per_generation"] == 1:
             raise UserError(f"config key 'train_variants.{i}.weighting': {v['weighting']!r} weights tokens by their "
                             "KL to the sampling policy, which is 0 everywhere with train_rl.steps_per_generation 1")
+    rl = config["train_rl"]
+    if (rl["prompts_per_step"] * rl["generations"]) % rl["steps_per_generation"]:
+        raise UserError(f"config key 'train_rl.steps_per_generation': must divide the rollout's "
+                        f"prompts_per_step x generations ({rl['prompts_per_step'] * rl['generations']} responses) "
+                        "into equal mini-batches")
     _check_weights_move(config)
     _check_gpus(config)
     known = set(config["models"]) | {variant_model(v, s) for v in config["train_variants"] for s in v["seeds"]}

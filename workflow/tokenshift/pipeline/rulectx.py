@@ -51,7 +51,11 @@ def rule_context(smk: Any) -> Iterator[TextIO]:
         stream = stack.enter_context(open(log_path, "w")) if log_path else sys.stderr
         stack.enter_context(contextlib.redirect_stderr(stream))
         stack.enter_context(contextlib.redirect_stdout(stream))
+        root = logging.getLogger()
+        saved = root.handlers[:], root.level
         logging.basicConfig(stream=stream, level=logging.INFO, force=True)
+        # Give logging back as it was on leaving: its handler writes to a log file closed by then.
+        stack.callback(lambda: (root.handlers.clear(), root.handlers.extend(saved[0]), root.setLevel(saved[1])))
         print(provenance(smk), file=stream, flush=True)
         try:
             yield stream
