@@ -38,6 +38,7 @@ from tokenshift.generation.sampler import batches
 from tokenshift.models.device import model_devices
 from tokenshift.models.fingerprint import check_fingerprint
 from tokenshift.models.loading import ModelError, load_model, load_tokenizer, shared_vocab_size
+from tokenshift.models.memory import rebatch, stage_batch
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,8 @@ REQUIRED_COLUMNS = ("problem_id", "sample_idx", "prompt_ids", "response_ids")
 
 @dataclass(frozen=True)
 class DumpOptions:
-    """How to run: rows per forward batch, weights dtype, device, answer marker for ``answer_start``,
-    and the shard of the batches this job scores."""
+    """How to run: rows per forward batch (the bound of what fits a GPU), weights dtype, device, answer
+    marker for ``answer_start``, and the shard of the batches this job scores."""
 
     batch_size: int = 16
     dtype: str = "float32"
@@ -339,6 +340,11 @@ def dump_loaded(pair: Pair, df: pl.DataFrame, out: str | Path, cfg: DivergenceCo
     schema = dump_schema(cfg, {key: json.dumps(v, sort_keys=True) for key, v in metadata.items()})
     n_pos = 0
     groups = batch_rows(df, opts.batch_size, opts.shard)
+    if groups:  # on a GPU, batches of what fits its memory; the statistics of a position depend on its row alone
+        rows = [i for g in groups for i in g]
+        longest = [int(df[col].list.len().to_numpy()[rows].max()) for col in ("prompt_ids", "response_ids")]
+        groups = rebatch(groups, stage_batch("dump", [pair.base.model, pair.tuned.model], *longest, opts.batch_size,
+                                             chunk=cfg.chunk_for(pair.vocab)))
     bar = tqdm(total=sum(map(len, groups)), desc="dump", unit="resp", file=progress, mininterval=5)
     try:
         with atomic_file(out) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:

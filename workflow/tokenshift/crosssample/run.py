@@ -22,6 +22,7 @@ from tokenshift.files.shards import WHOLE, Shard
 from tokenshift.generation.sampler import encode_prompt, shard_batches
 from tokenshift.models.device import model_devices
 from tokenshift.models.loading import load_model, load_tokenizer, shared_vocab_size
+from tokenshift.models.memory import rebatch, stage_batch
 
 RESPONSE_SCHEMA = {
     "budget": pl.Int64, "problem_id": pl.Int64, "sample_idx": pl.Int64, "response_ids": pl.List(pl.Int64),
@@ -71,6 +72,13 @@ def cross_sample_dataset(primary_dir: str | Path, intervention_dir: str | Path, 
     budgets = spec.budgets
     responses, switches, stats = [], [], SweepStats()
     work = shard_batches(pids, spec.n_samples, spec.batch_size, shard)
+    if work:
+        fast = spec.engine == "fast"
+        n_new = spec.sampling.max_new_tokens
+        work = rebatch(work, stage_batch(
+            "crosssample", [primary, intervention], max(len(encoded[i]) for part in work for i, _ in part), n_new,
+            spec.batch_size, chunk=max(spec.chunk_size, spec.max_chunk) if fast else 1,
+            switches=min(spec.max_budget, n_new) if fast else 0))
     bar = tqdm(total=sum(map(len, work)), desc="crosssample", unit="resp", file=progress, mininterval=5)
     for part in work:
         p_t = torch.tensor([pids[i] for i, _ in part])

@@ -90,7 +90,9 @@ def sorted_head(probs: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor
     k = min(k, v)
     if not _fast_ok(probs, k) or k < 1:
         vals, ids = stable_order(probs)
-        return vals[..., :k], ids[..., :k]
+        # Copies, not views: a view of the cut would keep the whole sorted vocabulary alive as long as the
+        # caller keeps the head (the dump keeps a batch's heads: positions x vocab otherwise).
+        return vals[..., :k].clone(), ids[..., :k].clone()
     flat = probs.reshape(-1, v)
     nan = torch.isnan(flat.sum(-1))
     if not bool(nan.any()):

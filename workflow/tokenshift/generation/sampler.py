@@ -18,6 +18,7 @@ from tokenshift.files.parquet import write_parquet
 from tokenshift.files.shards import WHOLE, Shard
 from tokenshift.models.decoding import Decoder
 from tokenshift.models.fingerprint import FINGERPRINT_KEY, tokenizer_fingerprint
+from tokenshift.models.memory import rebatch, stage_batch
 
 
 @dataclass(frozen=True)
@@ -114,10 +115,17 @@ def sample_batch(model: torch.nn.Module, vocab_size: int, prompt_ids: list[list[
 def generate(model: torch.nn.Module, tokenizer, prompts: list[str], problem_ids: list[int], n_samples: int,
              params: SamplingParams, batch_size: int, progress: Iterable | None = None,
              shard: Shard = WHOLE) -> pl.DataFrame:
-    """``n_samples`` responses per prompt as a table (one row per response; ``shard``'s rows only)."""
+    """``n_samples`` responses per prompt as a table (one row per response; ``shard``'s rows only).
+
+    ``batch_size`` picks the shard's rows and bounds the batch; on a GPU the batch is what fits its
+    memory (:func:`tokenshift.models.memory.stage_batch`), which keyed noise makes no row depend on.
+    """
     vocab = len(tokenizer)
     encoded = [encode_prompt(tokenizer, p) for p in prompts]
     work = shard_batches(problem_ids, n_samples, batch_size, shard)
+    if work:
+        longest = max(len(encoded[i]) for chunk in work for i, _ in chunk)
+        work = rebatch(work, stage_batch("generate", [model], longest, params.max_new_tokens, batch_size))
     records = []
     bar = tqdm(total=sum(map(len, work)), desc="generate", unit="resp", file=progress, mininterval=5)
     for chunk in work:
