@@ -60,6 +60,17 @@ BUILD = ".venv/bin/snakemake --cores 2 results/organism/models/base results/orga
 BUDGETS = [0, 1, 2, 4, 8, 16, 32, 64]
 
 
+def cross_sample_parts(prim, inter, vocab, parts, spec: CrossSpec, eos: int, pad: int) -> tuple[list, list]:
+    """Cross-sample every batch of ``parts`` ((prompt ids, problem ids, sample ids) each) with one spec: the
+    responses in order and each batch's statistics."""
+    res, stats = [], []
+    for ids, pid, sid in parts:
+        r, st = cross_sample_batch(prim, inter, vocab, ids, pid, sid, spec, eos, pad)
+        res += r
+        stats.append(st)
+    return res, stats
+
+
 def models(path: Path):
     """(tokenizer, base, rl, names) of the trained organism; exits with one line when it is missing."""
     dirs = {"primary": path / "base", "intervention": path / "rl"}
@@ -125,12 +136,7 @@ def main() -> None:
                       torch.tensor([s for _, s in part])))
 
     def cross(engine):
-        res, stats = [], []
-        for ids, pid, sid in parts:
-            r, st = cross_sample_batch(prim, inter, vocab, ids, pid, sid, spec[engine], eos, pad)
-            res += r
-            stats.append(st)
-        return res, stats
+        return cross_sample_parts(prim, inter, vocab, parts, spec[engine], eos, pad)
 
     def plain():
         return [x for ids, pid, sid in parts for x in sample_batch(prim, vocab, ids, pid, sid, params, eos, pad)]

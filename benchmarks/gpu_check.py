@@ -70,7 +70,7 @@ from tokenshift.analysis.dump import (
     load_pair,
     make_batches,
 )
-from tokenshift.crosssample import CrossSpec, cross_sample_batch
+from tokenshift.crosssample import CrossSpec
 from tokenshift.crosssample.context import Context
 from tokenshift.data.organism import make_problems
 from tokenshift.data.vocab import ALPHABET, build_char_tokenizer
@@ -81,6 +81,7 @@ from tokenshift.models.device import resolve_device
 from tokenshift.models.loading import load_model, load_tokenizer
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
+from benchmarks.bench_crosssample import cross_sample_parts
 from benchmarks.realmodels import perturbation_note, perturbed_copy
 from benchmarks.records import emit
 
@@ -318,12 +319,7 @@ def main() -> None:
                 for e in ("fast", "naive")}
 
         def cross(engine):
-            res, stats = [], []
-            for ids, pid, sid in parts:
-                r, st = cross_sample_batch(prim, inter, vocab, ids, pid, sid, spec[engine], eos, pad)
-                res += r
-                stats.append(st)
-            return res, stats
+            return cross_sample_parts(prim, inter, vocab, parts, spec[engine], eos, pad)
 
         timed = {"plain": plain, "naive": lambda: cross("naive"), "fast": lambda: cross("fast")}
         outs = {}

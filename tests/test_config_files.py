@@ -22,12 +22,10 @@ def clean_copy(tmp_path_factory) -> Path:
     return copy_repo(tmp_path_factory.mktemp("clone") / "tokenshift")
 
 
-snakemake = snakemake_at_root
-
 
 def plan(cwd: Path, *args: str) -> Counter:
     """Jobs per rule of a dry run."""
-    proc = snakemake(cwd, "-n", *args)
+    proc = snakemake_at_root(cwd, "-n", *args)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return Counter(re.findall(r"^rule (\S+):$", proc.stdout + proc.stderr, flags=re.M))
 
@@ -69,7 +67,7 @@ def test_a_one_key_config_is_the_schema_defaults(clean_copy, tmp_path):
                      str(clean_copy / "mini.yaml"))
     assert from_root == elsewhere
     assert "train_variant" not in from_root  # the default config's variants are not merged in
-    proc = snakemake(clean_copy, "results/mini/config.yaml", "--cores", "1", "--configfile", "mini.yaml")
+    proc = snakemake_at_root(clean_copy, "results/mini/config.yaml", "--cores", "1", "--configfile", "mini.yaml")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "tokenshift: config read from mini.yaml;" in proc.stderr
     resolved = yaml.safe_load((clean_copy / "results/mini/config.yaml").read_text())
@@ -88,11 +86,11 @@ def test_a_moved_project_reruns_nothing(clean_copy, tmp_path):
     targets = ["results/ci/config.yaml", "results/ci/data/eval.parquet", "results/ci/models/tokenizer"]
     first = tmp_path / "first"
     shutil.copytree(clean_copy, first, symlinks=True)
-    proc = snakemake(first, *targets, "--cores", "2", "--configfile", "config/ci.yaml")
+    proc = snakemake_at_root(first, *targets, "--cores", "2", "--configfile", "config/ci.yaml")
     assert proc.returncode == 0, proc.stderr[-3000:]
     moved = tmp_path / "elsewhere" / "deeper" / "project"
     shutil.copytree(first, moved, symlinks=True)  # copy2 keeps modification times, as cp -a and rsync -a do
-    proc = snakemake(moved, *targets, "-n", "--cores", "2", "--configfile", "config/ci.yaml")
+    proc = snakemake_at_root(moved, *targets, "-n", "--cores", "2", "--configfile", "config/ci.yaml")
     assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
 
 
