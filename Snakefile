@@ -43,13 +43,15 @@ localrules:
     prepare_dataset,
 
 
-# device: cuda on a machine without one stops here, before any job (not in the first torch job). Only when
-# jobs run on this machine: a cluster's submit host need not have the GPUs its jobs get, and a dry run
-# (which never starts onstart) plans anywhere.
+# device: cuda on a machine without one, or vLLM asked for but not installed, stops here, before any job (not
+# in the first torch job). Only when jobs run on this machine: a cluster's submit host need not have the GPUs
+# its jobs get, a conda job gets its own packages, and a dry run (which never starts onstart) plans anywhere.
 onstart:
     if workflow.local_exec:
         try:
             check_device(config)
+            if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
+                check_vllm(config)
         except UserError as exc:
             sys.exit(f"tokenshift: invalid config: {exc}")
 

@@ -74,6 +74,8 @@ NOT_REGISTRIES: dict[Any, str] = {
     "train_dataset": "the organism's split shorthand (train)",
     ("crosssample", "device"): "torch devices (tokenshift.models.device.DEVICES)",
     ("dump", "device"): "torch devices (tokenshift.models.device.DEVICES)",
+    "crosssample.tail": "who decodes a row after its budget is spent (tokenshift.crosssample.spec.TAILS)",
+    ("crosssample", "tail"): "who decodes a row after its budget is spent (tokenshift.crosssample.spec.TAILS)",
 }
 CONSTANTS = {  # non-registry enums that must still equal a tuple of the code
     "device": "tokenshift.models.device:DEVICES",
@@ -81,6 +83,8 @@ CONSTANTS = {  # non-registry enums that must still equal a tuple of the code
     "dump.dtype": "tokenshift.crosssample.spec:DTYPES",
     ("crosssample", "device"): "tokenshift.models.device:DEVICES",
     ("dump", "device"): "tokenshift.models.device:DEVICES",
+    "crosssample.tail": "tokenshift.crosssample.spec:TAILS",
+    ("crosssample", "tail"): "tokenshift.crosssample.spec:TAILS",
 }
 
 

@@ -183,7 +183,8 @@ def test_rule_script_writes_the_tail_share(tmp_path):
         sweep.parent.mkdir(parents=True)
         # As the sweep writes them: every column (tokens and text too), then `correct`.
         resp = RESPONSES.with_columns(pl.lit([1, 2]).alias("response_ids"), pl.lit("x").alias("response_text"),
-                                      pl.lit("stop").alias("finish_reason"))
+                                      pl.lit("stop").alias("finish_reason"), pl.lit(None, pl.Int64).alias("handover"),
+                                      pl.lit("hf").alias("tail"))
         resp.select(*RESPONSE_SCHEMA, "correct").write_parquet(f"{sweep}.parquet")
         sw = SWITCHES.with_columns(pl.lit(0.1).alias("score"), pl.lit(1).alias("primary_token"),
                                    pl.lit(2).alias("intervention_token"))

@@ -131,3 +131,52 @@ def test_hf_and_vllm_backends_agree_in_distribution(tmp_path):
     assert permutation_p(*lengths, ks_distance) > ALPHA, [np.mean(x) for x in lengths]
     firsts = [[ids[0] for ids in g["response_ids"].to_list()] for g in (hf, vl)]
     assert permutation_p(*firsts, tv_distance) > ALPHA, tv_distance(*firsts)
+
+
+@pytest.mark.vllm
+def test_tail_on_vllm_keeps_every_prefix_and_agrees_in_distribution(tmp_path):
+    """One SmolLM2 sweep (base primary, a 2-step SFT intervention, JS > 0, budgets 0, 2, 4; 24 problems x 4
+    samples) through the pipeline with ``crosssample.tail: hf``, then ``vllm`` in the same folder (the models
+    are reused, the sweep is redone as two jobs). Token for token: every row's tokens up to its handover,
+    and the whole row where the HF engine finished it, equal the HF sweep's, with the same switch counts and
+    switches table. In distribution: per budget, Mean@4 of each inside the other's 95% bootstrap CI, and
+    response lengths not told apart by a permutation test (KS distance) at ALPHA."""
+    cfg_path = tmp_path / "tail.yaml"
+    cfg = smoke_config(cfg_path)
+    cfg["name"] = "tail"
+    cfg["datasets"][0]["n"] = 24
+    cfg["sampling"].update(n_samples=4, max_new_tokens=24, batch_size=32, vllm={"kv_cache_gb": 1})
+    cfg["crosssample"].update(budgets=[0, 2, 4])
+    sweep = "results/tail/crosssample/sft/eval/forward/eps0/targeted"
+    run = {}
+    for tail in ("hf", "vllm"):
+        cfg["crosssample"]["tail"] = tail
+        cfg_path.write_text(yaml.safe_dump(cfg))
+        proc = run_snakemake(tmp_path, f"{sweep}.parquet", configfile=str(cfg_path))
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        run[tail] = (pl.read_parquet(tmp_path / f"{sweep}.parquet"),
+                     pl.read_parquet(tmp_path / f"{sweep}_switches.parquet"))
+    log = (tmp_path / "results/tail/logs/crosssample_tail/sft/eval/forward/eps0/targeted.log").read_text()
+    assert "reproduces every row up to its handover token for token" in log
+    (hf, sw_hf), (two, sw_two) = run["hf"], run["vllm"]
+    assert sw_two.equals(sw_hf)
+    keys = ["budget", "problem_id", "sample_idx"]
+    assert hf.height == two.height == 3 * 24 * 4 and two.select(keys).equals(hf.select(keys))
+    assert set(hf["tail"]) == {"hf"} and (two.filter(pl.col("budget") == 0)["tail"] == "vllm").all()
+    handed = 0
+    for a, b in zip(hf.iter_rows(named=True), two.iter_rows(named=True)):
+        assert (a["n_switches"], a["n_effective"], a["handover"]) == (b["n_switches"], b["n_effective"], b["handover"])
+        if b["tail"] == "vllm":
+            handed += 1
+            h = b["handover"]
+            assert b["response_ids"][:h] == a["response_ids"][:h] and len(b["response_ids"]) >= h
+        else:
+            assert b["response_ids"] == a["response_ids"]
+    assert handed > hf.height // 2, "too few rows reached the tail phase to test it"
+    assert not hf["response_ids"].equals(two["response_ids"]), "the tails were not decoded by vLLM"
+    for budget in (0, 2, 4):
+        a, b = (t.filter(pl.col("budget") == budget) for t in (hf, two))
+        acc_a, acc_b = (mean_at_n(t.select("problem_id", "sample_idx", "correct"), n_boot=2000) for t in (a, b))
+        assert acc_a["ci_low"] <= acc_b["mean_at_n"] <= acc_a["ci_high"], (budget, acc_a, acc_b)
+        assert acc_b["ci_low"] <= acc_a["mean_at_n"] <= acc_b["ci_high"], (budget, acc_a, acc_b)
+        assert permutation_p(a["length"].to_list(), b["length"].to_list(), ks_distance) > ALPHA, budget

@@ -19,7 +19,8 @@ from tokenshift.pipeline.config import (  # noqa: E402
 from tokenshift.errors import UserError  # noqa: E402
 from tokenshift.files.digest import content_digest  # noqa: E402
 from tokenshift.models.sources import locate_gguf  # noqa: E402
-from tokenshift.pipeline.preflight import check_device, check_local_models  # noqa: E402
+from tokenshift.pipeline.preflight import check_device, check_local_models, check_vllm  # noqa: E402
+from snakemake.settings.types import DeploymentMethod  # noqa: E402
 from tokenshift.pipeline.sources import script_sources  # noqa: E402
 
 try:

@@ -1,12 +1,18 @@
 # Stage 7: cross-sampling sweeps (paper §3, App. A.5): directions x thresholds x budgets, targeted and random.
-# With jobs.crosssample.shards > 1, shard jobs write parts and merge_crosssample joins them.
+# With jobs.crosssample.shards > 1, shard jobs write parts and merge_crosssample joins them. With
+# crosssample.tail: vllm a sweep is two jobs: crosssample_run (both HF models) decodes each row up to its
+# handover, crosssample_tail (one vLLM engine of the primary) the rest.
 
 SWEEP_WILDCARDS = {"direction": "forward|reverse", "mode": "targeted|random", "eps": r"[0-9.eE+-]+"}
 
 
+# What crosssample_run writes as its responses: the finished table, or the rows up to their handover.
+CS_PHASE1 = CS_HANDOVER if CS["tail"] == "vllm" else CS_RESPONSES
+
+
 rule crosssample_run:
     output:
-        responses=shard_path(CS_RESPONSES, "crosssample"),
+        responses=shard_path(CS_PHASE1, "crosssample"),
         switches=shard_path(CS_SWITCHES, "crosssample"),
     input:
         lib("crosssample_run.py"),
@@ -14,7 +20,7 @@ rule crosssample_run:
     params:
         # Only what the script reads: a new threshold or a table setting leaves finished sweeps alone.
         cs=pick(CS, "budgets", "engine", "noise", "rule", "chunk", "chunk_size", "max_chunk", "n_samples", "limit",
-                "batch_size"),
+                "batch_size", "tail"),
         sampling=pick(config["sampling"], "temperature", "top_p", "max_new_tokens", "dtype"),
         grader=lambda w: DATASET_ENTRIES[w.dataset]["grader"],
         seed=config["seed"],
@@ -41,11 +47,11 @@ if shards("crosssample") > 1:
 
     rule merge_crosssample:
         output:
-            responses=CS_RESPONSES,
+            responses=CS_PHASE1,
             switches=CS_SWITCHES,
         input:
             lib("merge_shards.py"),
-            responses=shard_parts(CS_RESPONSES, "crosssample"),
+            responses=shard_parts(CS_PHASE1, "crosssample"),
             switches=shard_parts(CS_SWITCHES, "crosssample"),
         params:
             # A sweep sorts its responses by budget, problem and sample; switches stay in batch order.
@@ -62,6 +68,38 @@ if shards("crosssample") > 1:
             runtime=30,
         script:
             "../scripts/merge_shards.py"
+
+
+if CS["tail"] == "vllm":
+
+    rule crosssample_tail:
+        output:
+            responses=CS_RESPONSES,
+        input:
+            lib("crosssample_tail.py"),
+            handover=CS_HANDOVER,
+            primary=lambda w: model_dir(cs_models(w)[0]),
+            fingerprints=lambda w: fingerprints(cs_models(w)[0]),
+            dataset=get_dataset,
+        params:
+            sampling=pick(config["sampling"], "temperature", "top_p", "max_new_tokens", "dtype", "vllm"),
+            grader=lambda w: DATASET_ENTRIES[w.dataset]["grader"],
+            seed=config["seed"],
+            limit=CS["limit"],
+            **torch_params(),
+        wildcard_constraints:
+            **SWEEP_WILDCARDS,
+        threads: config["threads"]
+        log:
+            f"{RUN}/logs/crosssample_tail/{{pair}}/{{dataset}}/{{direction}}/eps{{eps}}/{{mode}}.log",
+        benchmark:
+            f"{RUN}/benchmarks/crosssample_tail/{{pair}}/{{dataset}}/{{direction}}/eps{{eps}}/{{mode}}.tsv"
+        conda:
+            f"{ENVS}/torch.yaml"
+        resources:
+            **job_resources("crosssample_tail"),
+        script:
+            "../scripts/crosssample_tail.py"
 
 
 rule crosssample_table:

@@ -7,3 +7,4 @@ EVOLUTION_DUMP = f"{RUN}/dump/evolution/step{{step}}/{{dataset}}.parquet"
 SWEEP = f"{RUN}/crosssample/{{pair}}/{{dataset}}/{{direction}}/eps{{eps}}/{{mode}}"
 CS_RESPONSES = f"{SWEEP}.parquet"
 CS_SWITCHES = f"{SWEEP}_switches.parquet"
+CS_HANDOVER = f"{SWEEP}_handover.parquet"  # crosssample.tail: vllm: each row up to its handover

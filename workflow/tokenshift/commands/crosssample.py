@@ -12,13 +12,14 @@ import tokenshift
 from tokenshift.commands import add_device_option, check_output, set_schema_defaults
 from tokenshift.crosssample import CHUNKS, ENGINES, NOISE, RULES, CrossSpec, cross_sample_dataset, switch_rate
 from tokenshift.crosssample.run import read_prompts
+from tokenshift.crosssample.spec import TAILS
 from tokenshift.errors import UserError
 from tokenshift.files.parquet import write_parquet
 from tokenshift.generation.sampler import SamplingParams
 from tokenshift.models.loading import load_tokenizer, shared_vocab_size
 
 OUT_COLUMNS = ["problem_id", "sample_idx", "response_ids", "n_switches", "n_effective", "length", "finish_reason",
-               "response_text", "correct"]
+               "handover", "tail", "response_text", "correct"]
 
 
 # Option dest -> the config key whose schema default it takes (crosssample.n_samples and batch_size are null
@@ -28,7 +29,7 @@ SCHEMA_KEYS = {
     "samples": "sampling.n_samples", "limit": "crosssample.limit", "seed": "seed",
     "temperature": "sampling.temperature", "top_p": "sampling.top_p", "max_new_tokens": "sampling.max_new_tokens",
     "batch_size": "sampling.batch_size", "chunk": "crosssample.chunk", "chunk_size": "crosssample.chunk_size",
-    "max_chunk": "crosssample.max_chunk", "dtype": "sampling.dtype", "device": "device",
+    "max_chunk": "crosssample.max_chunk", "dtype": "sampling.dtype", "device": "device", "tail": "crosssample.tail",
 }
 
 
@@ -57,6 +58,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--chunk-size", type=int, help="fixed chunk size (default: %(default)s)")
     p.add_argument("--max-chunk", type=int, help="largest adaptive chunk (default: %(default)s)")
     p.add_argument("--dtype", help="weights dtype (default: %(default)s)")
+    p.add_argument("--tail", choices=TAILS,
+                   help="who decodes each row after its budget is spent: hf (every token keyed and reproducible) or "
+                        "vllm (faster on a GPU; reproducible up to the handover only) (default: %(default)s)")
     add_device_option(p)
     p.add_argument("--out", required=True, help="output Parquet (not one of the inputs)")
     set_schema_defaults(p, SCHEMA_KEYS)
@@ -76,7 +80,7 @@ def _run(args: argparse.Namespace) -> None:
             sampling=SamplingParams(args.seed, args.temperature, args.top_p, args.max_new_tokens),
             engine=args.engine, rule=args.rule, noise=args.noise, chunk=args.chunk, chunk_size=args.chunk_size,
             max_chunk=args.max_chunk, mode=mode, random_rate=rate, n_samples=args.samples,
-            batch_size=args.batch_size, limit=args.limit, dtype=args.dtype, device=args.device)
+            batch_size=args.batch_size, limit=args.limit, dtype=args.dtype, device=args.device, tail=args.tail)
 
     targeted = spec("targeted", None)
     if args.random:

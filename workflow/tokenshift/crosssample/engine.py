@@ -34,18 +34,21 @@ class EngineStats:
 def cross_sample_batch(primary: torch.nn.Module, intervention: torch.nn.Module, vocab_size: int,
                        prompt_ids: list[list[int]], problem_ids: torch.Tensor, sample_idx: torch.Tensor,
                        spec: CrossSpec, eos_id: int, pad_id: int, budget: int | list[int] | None = None,
-                       prefixes: list[list[int]] | None = None) -> tuple[list[CrossResult], EngineStats]:
+                       prefixes: list[list[int]] | None = None,
+                       stop_when_spent: bool = False) -> tuple[list[CrossResult], EngineStats]:
     """Cross-sample one response per row; position t of a row uses the keys (seed, problem, sample, t).
 
     ``budget`` (per row, or one for all) defaults to the spec's largest. ``prefixes`` force
     each row's first response tokens (a fork of a longer run); they get no switch records
-    and the budget counts only later switches.
+    and the budget counts only later switches. ``stop_when_spent`` ends each row at the switch that
+    spends its budget (finish reason ``handover``; see :class:`BatchState`).
     """
     budget = spec.max_budget if budget is None else budget
     budgets = [budget] * len(prompt_ids) if isinstance(budget, int) else list(budget)
     prefixes = prefixes if prefixes is not None else [[] for _ in prompt_ids]
     ctx = Context.build(spec.sampling, spec.switch_rule(), spec.intervention_stream, problem_ids, sample_idx)
-    state = BatchState(prefixes, torch.tensor(budgets), spec.sampling.max_new_tokens, eos_id, pad_id)
+    state = BatchState(prefixes, torch.tensor(budgets), spec.sampling.max_new_tokens, eos_id, pad_id,
+                       stop_when_spent)
     ids, mask = left_pad([p + x for p, x in zip(prompt_ids, prefixes)], pad_id)
     dec_p = Decoder(primary, vocab_size)
     lp = dec_p.prefill(ids, mask)

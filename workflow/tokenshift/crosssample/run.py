@@ -13,7 +13,7 @@ import torch
 from tqdm import tqdm
 
 from tokenshift.crosssample.spec import CrossSpec
-from tokenshift.crosssample.sweep import SweepStats, sweep_batch
+from tokenshift.crosssample.sweep import SweepStats, handover_position, sweep_batch
 from tokenshift.data.datasets import read_dataset
 from tokenshift.errors import UserError
 from tokenshift.evaluation.accuracy import score_responses
@@ -27,7 +27,7 @@ from tokenshift.models.memory import rebatch, stage_batch
 RESPONSE_SCHEMA = {
     "budget": pl.Int64, "problem_id": pl.Int64, "sample_idx": pl.Int64, "response_ids": pl.List(pl.Int64),
     "response_text": pl.String, "length": pl.Int64, "finish_reason": pl.String, "n_switches": pl.Int64,
-    "n_effective": pl.Int64,
+    "n_effective": pl.Int64, "handover": pl.Int64, "tail": pl.String,
 }
 SWITCH_SCHEMA = {
     "problem_id": pl.Int64, "sample_idx": pl.Int64, "switch_index": pl.Int64, "position": pl.Int64,
@@ -56,8 +56,24 @@ def cross_sample_dataset(primary_dir: str | Path, intervention_dir: str | Path, 
     """(responses: a row per budget x problem x sample, with ``correct``; switches of the largest budget; costs).
 
     ``data`` is the whole prompt set; the spec's ``limit`` selects its first problems, ``shard``
-    a run of whole batches of their rows.
+    a run of whole batches of their rows. With ``spec.tail == "vllm"`` the tails are decoded by a
+    vLLM engine of the primary started here, after the HF models are released.
     """
+    responses, switches, stats = sweep_dataset(primary_dir, intervention_dir, data, spec, progress, shard)
+    if spec.tail == "vllm":
+        from tokenshift.crosssample.tail import decode_tails
+
+        responses = decode_tails(primary_dir, responses, select_problems(data, spec.limit), spec.sampling, spec.dtype,
+                                 spec.device, trust_remote_code=spec.trust_remote_code)
+    return grade_responses(responses, data, spec.grader), switches, stats
+
+
+def sweep_dataset(primary_dir: str | Path, intervention_dir: str | Path, data: pl.DataFrame, spec: CrossSpec,
+                  progress: TextIO | None = None,
+                  shard: Shard = WHOLE) -> tuple[pl.DataFrame, pl.DataFrame, SweepStats]:
+    """The HF phase of :func:`cross_sample_dataset`: its responses without ``correct``; with
+    ``spec.tail == "vllm"`` the rows whose budget is spent end at their handover (finish reason
+    ``handover``), the tail phase's work."""
     data = select_problems(data, spec.limit)
     if data.height == 0:
         raise UserError("the prompt dataset has no rows: no prompts to cross-sample")
@@ -93,6 +109,7 @@ def cross_sample_dataset(primary_dir: str | Path, intervention_dir: str | Path, 
                     "response_text": tok_p.decode(res.response_ids, skip_special_tokens=True),
                     "length": len(res.response_ids), "finish_reason": res.finish_reason,
                     "n_switches": res.n_switches, "n_effective": res.n_effective,
+                    "handover": handover_position(res, b), "tail": "vllm" if res.finish_reason == "handover" else "hf",
                 })
         for (i, s), res in zip(part, per_budget[budgets[-1]]):
             for j, sw in enumerate(res.switches):
@@ -102,7 +119,7 @@ def cross_sample_dataset(primary_dir: str | Path, intervention_dir: str | Path, 
         bar.update(len(part))
     bar.close()
     resp = pl.DataFrame(responses, schema=RESPONSE_SCHEMA).sort("budget", "problem_id", "sample_idx")
-    return grade_responses(resp, data, spec.grader), pl.DataFrame(switches, schema=SWITCH_SCHEMA), stats
+    return resp, pl.DataFrame(switches, schema=SWITCH_SCHEMA), stats
 
 
 def grade_responses(resp: pl.DataFrame, data: pl.DataFrame, grader: str) -> pl.DataFrame:

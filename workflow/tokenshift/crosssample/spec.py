@@ -24,6 +24,8 @@ from tokenshift.evaluation.graders import GRADERS
 from tokenshift.generation.sampler import SamplingParams
 
 DTYPES = ("float32", "float64", "bfloat16", "float16")
+# Who decodes each row's tail (its tokens after the budget is spent, plain sampling from the primary).
+TAILS = ("hf", "vllm")
 
 
 def _is_int(x: object) -> bool:
@@ -62,7 +64,8 @@ class CrossSpec:
     ``rule``'s divergence exceeds ``eps``) or ``random`` (keyed-random positions at
     ``random_rate``, the targeted run's switch rate). ``n_samples``, ``batch_size``, ``limit``,
     ``grader``, ``dtype``, ``device`` and ``trust_remote_code`` only concern the dataset loop,
-    its scoring and model loading.
+    its scoring and model loading. ``tail`` is ``hf`` (the keyed engine decodes every token) or
+    ``vllm`` (rows stop where their budget is spent and vLLM decodes the rest: see :mod:`.sweep`).
     """
 
     eps: float
@@ -83,6 +86,7 @@ class CrossSpec:
     dtype: str = "float32"
     device: str = "auto"
     trust_remote_code: bool = False
+    tail: str = "hf"
     chunk_policy: ChunkPolicy = field(init=False, repr=False, compare=False)
     intervention_stream: int = field(init=False, repr=False, compare=False)
 
@@ -107,6 +111,8 @@ class CrossSpec:
                 raise UserError(f"crosssample random_rate must be in [0, 1] in random mode, got {self.random_rate}")
         elif self.random_rate is not None:
             raise UserError(f"crosssample random_rate applies to mode 'random' only, not {self.mode!r}")
+        if self.tail not in TAILS:
+            raise UserError(f"crosssample tail must be one of {', '.join(TAILS)}, got {self.tail!r}")
         if self.dtype not in DTYPES:
             raise UserError(f"crosssample dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         object.__setattr__(self, "chunk_policy", CHUNKS.get(self.chunk)(self.chunk_size, self.max_chunk))

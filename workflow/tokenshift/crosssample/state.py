@@ -46,11 +46,17 @@ class CrossResult:
 
 
 class BatchState:
-    """Committed tokens of a ragged batch; rows may start from a forced prefix with its own budget."""
+    """Committed tokens of a ragged batch; rows may start from a forced prefix with its own budget.
+
+    With ``stop_when_spent`` a row stops right after the switch that spends a budget > 0 (its
+    ``finish_reason`` is then ``handover``): what follows is plain sampling from the primary,
+    which another engine can decode (the two-phase sweep of ``crosssample.tail: vllm``).
+    """
 
     def __init__(self, prefixes: list[list[int]], budgets: torch.Tensor, max_new_tokens: int,
-                 eos_id: int, pad_id: int):
+                 eos_id: int, pad_id: int, stop_when_spent: bool = False):
         b = len(prefixes)
+        self.stop_when_spent = stop_when_spent
         self.max_new_tokens = max_new_tokens
         self.eos_id = eos_id
         self.pad_id = pad_id
@@ -65,6 +71,7 @@ class BatchState:
         self.n_effective = torch.zeros(b, dtype=torch.long)  # per row, this call only
         self.n_new = torch.zeros(b, dtype=torch.long)  # tokens committed per row, this call only
         self.switches: list[list[Switch]] = [[] for _ in range(b)]
+        self.handed_over = torch.zeros(b, dtype=torch.bool)
 
     def can_switch(self) -> torch.Tensor:
         """Rows still generating with budget left."""
@@ -87,7 +94,11 @@ class BatchState:
         tok = torch.where(switched, proposed, draft)
         effective = switched & (proposed != draft)
         ends = (tok == self.eos_id) | ((self.t.unsqueeze(1) + torch.arange(1, g + 1)) >= self.max_new_tokens)
-        stops = (ends | effective).long()
+        spent = torch.zeros_like(ends)
+        if self.stop_when_spent:
+            count = self.n_switches.unsqueeze(1) + switched.long().cumsum(dim=1)
+            spent = switched & (count == self.budget.unsqueeze(1)) & (self.budget.unsqueeze(1) > 0) & ~ends
+        stops = (ends | effective | spent).long()
         live = active.unsqueeze(1) & ((stops.cumsum(dim=1) - stops) == 0)  # no stop at an earlier step
         taken = live.sum(dim=1)
         cols = torch.arange(g).expand_as(live)
@@ -102,7 +113,9 @@ class BatchState:
             self.n_switches += kept.sum(dim=1)
             self.n_effective += (effective & live).sum(dim=1)
         self.n_new += taken
-        self.done = self.done | (ends & live).any(dim=1)
+        handover = (spent & live).any(dim=1)
+        self.handed_over |= handover
+        self.done = self.done | (ends & live).any(dim=1) | handover
         self.t = self.t + taken
         return taken
 
@@ -118,6 +131,6 @@ class BatchState:
         for i, row in enumerate(self.out.tolist()):
             n = int(self.t[i])
             ids = row[:n]
-            reason = "stop" if ids and ids[-1] == self.eos_id else "length"
+            reason = "handover" if self.handed_over[i] else "stop" if ids and ids[-1] == self.eos_id else "length"
             out.append(CrossResult(ids, reason, self.switches[i]))
         return out

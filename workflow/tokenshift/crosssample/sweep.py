@@ -5,6 +5,12 @@ K-run's (b+1)-th switch, where budget b is exhausted; from there it is a primary
 completion. So one K-run plus a forked primary-only completion per (row, smaller budget)
 whose row switched more than b times yields every budget exactly, and budgets above a
 row's natural switch count cost nothing.
+
+With ``crosssample.tail: vllm`` the forks are not decoded here: each (row, budget) whose
+budget is spent stops at its handover, the position right after the switch that spends it
+(0 at budget 0), and keeps its tokens so far, which are those of the ``tail: hf`` sweep
+token for token; the tail phase (:mod:`.tail`) decodes the rest with vLLM. A row that never
+spends its budget is finished here, as with ``tail: hf``.
 """
 
 from __future__ import annotations
@@ -45,11 +51,45 @@ def fork_plan(results: list[CrossResult], budgets: tuple[int, ...]) -> list[tupl
     return plan
 
 
+def handover_position(result: CrossResult, budget: int) -> int:
+    """Where a row at ``budget`` turns into plain sampling from the primary: right after the switch that
+    spends the budget (identity swaps count), 0 at budget 0, the row's length if it never spends it."""
+    if budget == 0:
+        return 0
+    if result.n_switches >= budget:
+        return result.switches[budget - 1].position + 1
+    return len(result.response_ids)
+
+
+def handover_batch(primary: torch.nn.Module, intervention: torch.nn.Module, vocab_size: int,
+                   prompt_ids: list[list[int]], problem_ids: torch.Tensor, sample_idx: torch.Tensor,
+                   spec: CrossSpec, eos_id: int, pad_id: int) -> tuple[dict[int, list[CrossResult]], SweepStats]:
+    """Results per budget up to each row's handover (finish reason ``handover``; the rest is the tail
+    phase's), from one largest-budget run whose rows stop where that budget is spent."""
+    stats = SweepStats()
+    if spec.max_budget == 0:
+        return {0: [CrossResult([], "handover") for _ in prompt_ids]}, stats
+    full, st = cross_sample_batch(primary, intervention, vocab_size, prompt_ids, problem_ids, sample_idx, spec,
+                                  eos_id, pad_id, stop_when_spent=True)
+    stats.full.add(st)
+
+    def cut(res: CrossResult, b: int) -> CrossResult:
+        if b > 0 and (b == spec.max_budget or res.n_switches <= b):
+            return res  # as decoded: stopped at the largest budget's handover, or finished without spending b
+        return CrossResult(res.response_ids[:handover_position(res, b)], "handover", res.switches[:b])
+
+    return {b: [cut(res, b) for res in full] for b in spec.budgets}, stats
+
+
 def sweep_batch(primary: torch.nn.Module, intervention: torch.nn.Module, vocab_size: int,
                 prompt_ids: list[list[int]], problem_ids: torch.Tensor, sample_idx: torch.Tensor,
                 spec: CrossSpec, eos_id: int, pad_id: int,
                 fork_batch_size: int | None = None) -> tuple[dict[int, list[CrossResult]], SweepStats]:
-    """Results per budget of ``spec.budgets`` for one batch of rows, from one largest-budget run plus forks."""
+    """Results per budget of ``spec.budgets`` for one batch of rows, from one largest-budget run plus forks
+    (with ``spec.tail == "vllm"``, up to each row's handover: :func:`handover_batch`)."""
+    if spec.tail == "vllm":
+        return handover_batch(primary, intervention, vocab_size, prompt_ids, problem_ids, sample_idx, spec,
+                              eos_id, pad_id)
     stats = SweepStats()
     full, st = cross_sample_batch(primary, intervention, vocab_size, prompt_ids, problem_ids, sample_idx, spec,
                                   eos_id, pad_id)

@@ -37,18 +37,21 @@ class VllmOptions:
     enforce_eager: bool = True  # no graph capture/compilation: on CPU it cost 2 minutes per start-up
 
 
-def request_seed(seed: int, problem_id: int, sample_idx: int) -> int:
-    """A 63-bit seed per response, a pure function of its key (stable across processes)."""
-    digest = hashlib.blake2b(f"{seed}:{problem_id}:{sample_idx}".encode(), digest_size=8).digest()
+def request_seed(seed: int, problem_id: int, sample_idx: int, *more: object) -> int:
+    """A 63-bit seed per response, a pure function of its key (stable across processes); ``more`` keys
+    requests of one response apart (cross-sampling's tails: one per budget)."""
+    key = ":".join(map(str, (seed, problem_id, sample_idx, *more)))
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") >> 1
 
 
-def import_vllm():
-    """The ``vllm`` module; a one-line UserError saying how to install it when it is missing."""
+def import_vllm(key: str = "sampling.backend: vllm"):
+    """The ``vllm`` module; a one-line UserError naming the config ``key`` that asked for it and how to
+    install it when it is missing."""
     try:
         import vllm
     except ImportError as e:
-        raise UserError(f"sampling.backend: vllm needs vLLM, which is not installed ({e}); {INSTALL}") from None
+        raise UserError(f"{key} needs vLLM, which is not installed ({e}); {INSTALL}") from None
     return vllm
 
 

@@ -42,6 +42,25 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False) -> PreTrai
     return AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
 
 
+def probe_dtype(dtype: torch.dtype, device: torch.device) -> None:
+    """A matrix product in ``dtype`` on ``device``: raises where the device or this torch build lacks it."""
+    x = torch.ones(4, 4, dtype=dtype, device=device)
+    float((x @ x).sum())
+
+
+def check_dtype(dtype: str, device: torch.device) -> None:
+    """A half-precision ``dtype`` the device cannot compute in fails in one line before the weights load
+    (bfloat16 on an old CPU or GPU), not in the first forward pass of a long job."""
+    if dtype not in ("bfloat16", "float16"):
+        return
+    try:
+        probe_dtype(_DTYPES[dtype], device)
+    except RuntimeError as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelError(f"dtype {dtype}: this {device.type} cannot compute in {dtype} ({reason}); "
+                         "use float32") from None
+
+
 def load_model(path: str | Path, dtype: str = "float32", device: str | torch.device = "cpu",
                trust_remote_code: bool = False) -> torch.nn.Module:
     """An eval-mode causal LM from safetensors weights, on ``device`` (auto, cpu, cuda, or a torch device)."""
@@ -49,6 +68,7 @@ def load_model(path: str | Path, dtype: str = "float32", device: str | torch.dev
     if dtype not in _DTYPES:
         raise ModelError(f"unknown dtype {dtype!r}; choose one of {sorted(_DTYPES)}")
     target = device if isinstance(device, torch.device) else resolve_device(device)
+    check_dtype(dtype, target)
     model = AutoModelForCausalLM.from_pretrained(
         str(p), dtype=_DTYPES[dtype], use_safetensors=True, trust_remote_code=trust_remote_code
     )

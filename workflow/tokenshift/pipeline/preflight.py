@@ -3,6 +3,7 @@ the models given by path and the device, so that a mistake costs seconds, not a 
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +59,16 @@ def check_device(config: dict[str, Any]) -> None:
     if not torch.cuda.is_available():
         raise UserError("config key 'device': cuda, but torch sees no CUDA device here "
                         f"(torch {torch.__version__}); use device auto or cpu, or run on a GPU node")
+
+
+def check_vllm(config: dict[str, Any]) -> None:
+    """A config that asks for vLLM (``sampling.backend`` or ``crosssample.tail``) where it is not installed fails
+    at plan time in one line saying how to install it. Only where jobs run in this environment: a conda
+    job gets the package its environment file names."""
+    from tokenshift.generation.vllm_backend import INSTALL
+
+    asks = [key for key, on in (("sampling.backend", config["sampling"]["backend"] == "vllm"),
+                                ("crosssample.tail", config["crosssample"]["enabled"]
+                                 and config["crosssample"]["tail"] == "vllm")) if on]
+    if asks and importlib.util.find_spec("vllm") is None:
+        raise UserError(f"config key '{asks[0]}': vllm, but vLLM is not installed here; {INSTALL}")
