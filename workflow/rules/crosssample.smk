@@ -1,7 +1,7 @@
 # Stage 7: cross-sampling sweeps (paper §3, App. A.5): directions x thresholds x budgets, targeted and random.
 # With jobs.crosssample.shards > 1, shard jobs write parts and merge_crosssample joins them. With
-# crosssample.tail: vllm a sweep is two jobs: crosssample_run (both HF models) decodes each row up to its
-# handover, crosssample_tail (one vLLM engine of the primary) the rest.
+# crosssample.tail: vllm a sweep (or each shard of it) is two jobs: crosssample_run (both HF models) decodes
+# each row up to its handover, crosssample_tail (one vLLM engine of the primary) the rest.
 
 SWEEP_WILDCARDS = {"direction": "forward|reverse", "mode": "targeted|random", "eps": r"[0-9.eE+-]+"}
 
@@ -47,11 +47,11 @@ if shards("crosssample") > 1:
 
     rule merge_crosssample:
         output:
-            responses=CS_PHASE1,
+            responses=CS_RESPONSES,
             switches=CS_SWITCHES,
         input:
             lib("merge_shards.py"),
-            responses=shard_parts(CS_PHASE1, "crosssample"),
+            responses=shard_parts(CS_RESPONSES, "crosssample"),
             switches=shard_parts(CS_SWITCHES, "crosssample"),
         params:
             # A sweep sorts its responses by budget, problem and sample; switches stay in batch order.
@@ -74,10 +74,10 @@ if CS["tail"] == "vllm":
 
     rule crosssample_tail:
         output:
-            responses=CS_RESPONSES,
+            responses=shard_path(CS_RESPONSES, "crosssample"),
         input:
             lib("crosssample_tail.py"),
-            handover=CS_HANDOVER,
+            handover=shard_path(CS_HANDOVER, "crosssample"),
             primary=lambda w: model_dir(cs_models(w)[0]),
             fingerprints=lambda w: fingerprints(cs_models(w)[0]),
             dataset=get_dataset,
@@ -89,11 +89,14 @@ if CS["tail"] == "vllm":
             **torch_params(),
         wildcard_constraints:
             **SWEEP_WILDCARDS,
+            shard=r"\d+",
         threads: config["threads"]
         log:
-            f"{RUN}/logs/crosssample_tail/{{pair}}/{{dataset}}/{{direction}}/eps{{eps}}/{{mode}}.log",
+            shard_path(f"{RUN}/logs/crosssample_tail/{{pair}}/{{dataset}}/{{direction}}/eps{{eps}}/{{mode}}.log",
+                       "crosssample"),
         benchmark:
-            f"{RUN}/benchmarks/crosssample_tail/{{pair}}/{{dataset}}/{{direction}}/eps{{eps}}/{{mode}}.tsv"
+            shard_path(f"{RUN}/benchmarks/crosssample_tail/{{pair}}/{{dataset}}/{{direction}}/eps{{eps}}/{{mode}}.tsv",
+                       "crosssample")
         conda:
             f"{ENVS}/torch.yaml"
         resources:
