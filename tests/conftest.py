@@ -56,6 +56,25 @@ def save_tiny_model(out: Path, seed: int, hidden: int = 32, layers: int = 2, hea
     return out
 
 
+SWEEP_PROMPTS = ["12+34=", "5-6+77-1=", "9=", "123+4-5+6=", "88-9=", "1+2+3+4+5+6+7="]
+
+
+@pytest.fixture(scope="module")
+def tiny_batch(tiny_pair):
+    """(tokenizer, primary, intervention, prompt ids, problem ids, sample ids): the tiny pair loaded in float64
+    (ties in keyed draws practically impossible) and a batch of SWEEP_PROMPTS x 2 samples, to sweep."""
+    from tokenshift.generation.sampler import encode_prompt
+    from tokenshift.models.loading import load_model, load_tokenizer
+
+    base_dir, tuned_dir = tiny_pair
+    tok = load_tokenizer(base_dir)
+    prim, inter = load_model(base_dir, dtype="float64"), load_model(tuned_dir, dtype="float64")
+    ids = [encode_prompt(tok, p) for p in SWEEP_PROMPTS for _ in range(2)]
+    pid = torch.tensor([i for i in range(len(SWEEP_PROMPTS)) for _ in range(2)])
+    sid = torch.tensor([s for _ in SWEEP_PROMPTS for s in range(2)])
+    return tok, prim, inter, ids, pid, sid
+
+
 @pytest.fixture(scope="session")
 def tiny_pair(tmp_path_factory) -> tuple[Path, Path]:
     """(base_dir, tuned_dir): two related random tiny models with the same tokenizer."""

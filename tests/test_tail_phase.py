@@ -9,17 +9,17 @@ import sys
 import polars as pl
 import pytest
 import torch
+from conftest import SWEEP_PROMPTS
 from tokenshift.crosssample import CrossSpec, sweep_batch
 from tokenshift.crosssample.run import RESPONSE_SCHEMA, SWITCH_SCHEMA, sweep_dataset
 from tokenshift.crosssample.sweep import handover_position
 from tokenshift.crosssample.tables import with_handover
 from tokenshift.errors import UserError
-from tokenshift.generation.sampler import SamplingParams, encode_prompt
+from tokenshift.generation.sampler import SamplingParams
 from tokenshift.models import loading
-from tokenshift.models.loading import load_model, load_tokenizer
+from tokenshift.models.loading import load_model
 from tokenshift.pipeline import preflight
 
-PROMPTS = ["12+34=", "5-6+77-1=", "9=", "123+4-5+6=", "88-9=", "1+2+3+4+5+6+7="]
 BUDGETS = (0, 1, 2, 4, 64)
 
 
@@ -28,20 +28,9 @@ def _spec(tail: str, engine: str, budgets=BUDGETS) -> CrossSpec:
                      engine=engine, chunk="adaptive", tail=tail)
 
 
-@pytest.fixture(scope="module")
-def models(tiny_pair):
-    base_dir, tuned_dir = tiny_pair
-    tok = load_tokenizer(base_dir)
-    prim, inter = load_model(base_dir, dtype="float64"), load_model(tuned_dir, dtype="float64")
-    ids = [encode_prompt(tok, p) for p in PROMPTS for _ in range(2)]
-    pid = torch.tensor([i for i in range(len(PROMPTS)) for _ in range(2)])
-    sid = torch.tensor([s for _ in PROMPTS for s in range(2)])
-    return tok, prim, inter, ids, pid, sid
-
-
 @pytest.mark.parametrize("engine", ["fast", "naive"])
-def test_rows_up_to_their_handover_are_the_hf_sweeps(models, engine):
-    tok, prim, inter, ids, pid, sid = models
+def test_rows_up_to_their_handover_are_the_hf_sweeps(tiny_batch, engine):
+    tok, prim, inter, ids, pid, sid = tiny_batch
     args = (prim, inter, len(tok), ids, pid, sid)
     hf, _ = sweep_batch(*args, _spec("hf", engine), tok.eos_token_id, tok.pad_token_id)
     two, _ = sweep_batch(*args, _spec("vllm", engine), tok.eos_token_id, tok.pad_token_id)
@@ -62,8 +51,8 @@ def test_rows_up_to_their_handover_are_the_hf_sweeps(models, engine):
     assert all(r.finish_reason == "handover" and r.response_ids == [] for r in two[0])
 
 
-def test_the_largest_budget_stops_right_after_its_last_switch(models):
-    tok, prim, inter, ids, pid, sid = models
+def test_the_largest_budget_stops_right_after_its_last_switch(tiny_batch):
+    tok, prim, inter, ids, pid, sid = tiny_batch
     spec = _spec("vllm", "fast", (0, 2))
     two, _ = sweep_batch(prim, inter, len(tok), ids, pid, sid, spec, tok.eos_token_id, tok.pad_token_id)
     stopped = [r for r in two[2] if r.finish_reason == "handover"]
@@ -76,8 +65,8 @@ def test_the_largest_budget_stops_right_after_its_last_switch(models):
             assert r.n_switches < 2 or r.response_ids[-1] == tok.eos_token_id or len(r.response_ids) == 32
 
 
-def test_budget_zero_alone_decodes_nothing_here(models):
-    tok, prim, inter, ids, pid, sid = models
+def test_budget_zero_alone_decodes_nothing_here(tiny_batch):
+    tok, prim, inter, ids, pid, sid = tiny_batch
     two, stats = sweep_batch(prim, inter, len(tok), ids, pid, sid, _spec("vllm", "fast", (0,)), tok.eos_token_id,
                              tok.pad_token_id)
     assert stats.full.passes == 0 and all(r.response_ids == [] for r in two[0])
@@ -87,7 +76,8 @@ def test_the_tables_handover_column_is_the_tables_own(tiny_pair):
     """The ``handover`` the sweep writes per row equals the one the table stage derives from the switches
     table (two computations of one definition), and ``tail`` says who decodes after it."""
     base_dir, tuned_dir = tiny_pair
-    data = pl.DataFrame({"problem_id": list(range(len(PROMPTS))), "prompt": PROMPTS, "answer": ["0"] * len(PROMPTS)})
+    n = len(SWEEP_PROMPTS)
+    data = pl.DataFrame({"problem_id": list(range(n)), "prompt": SWEEP_PROMPTS, "answer": ["0"] * n})
     for tail in ("hf", "vllm"):
         spec = CrossSpec(0.012, BUDGETS, SamplingParams(7, 1.0, 1.0, 32), chunk="adaptive", n_samples=2,
                          batch_size=4, dtype="float64", tail=tail)

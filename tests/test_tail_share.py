@@ -14,14 +14,12 @@ import sys
 
 import polars as pl
 import pytest
-import torch
 from conftest import ROOT
 from tokenshift.crosssample import CrossSpec, cross_sample_batch, sweep_batch
 from tokenshift.crosssample.run import RESPONSE_SCHEMA, SWITCH_SCHEMA
 from tokenshift.crosssample.tables import TABLE_COLUMNS, summarize, tail_share, with_handover
 from tokenshift.errors import UserError
-from tokenshift.generation.sampler import SamplingParams, encode_prompt
-from tokenshift.models.loading import load_model, load_tokenizer
+from tokenshift.generation.sampler import SamplingParams
 
 KEYS = {"pair": "rl", "dataset": "eval", "direction": "forward", "mode": "targeted", "eps": 0.05}
 
@@ -112,19 +110,13 @@ def test_tail_share_of_no_tokens():
 
 # --- on a real sweep: the tail is the primary alone --------------------------------------------
 
-PROMPTS = ["12+34=", "5-6+77-1=", "9=", "123+4-5+6=", "88-9=", "1+2+3+4+5+6+7="]
 BUDGETS = (0, 1, 2, 4, 64)
 
 
 @pytest.fixture(scope="module")
-def sweep(tiny_pair):
-    """A sweep of two tiny models in float64 (ties in keyed draws practically impossible), as tables."""
-    base_dir, tuned_dir = tiny_pair
-    tok = load_tokenizer(base_dir)
-    prim, inter = load_model(base_dir, dtype="float64"), load_model(tuned_dir, dtype="float64")
-    ids = [encode_prompt(tok, p) for p in PROMPTS for _ in range(2)]
-    pid = torch.tensor([i for i in range(len(PROMPTS)) for _ in range(2)])
-    sid = torch.tensor([s for _ in PROMPTS for s in range(2)])
+def sweep(tiny_batch):
+    """A sweep of the tiny pair (float64), as tables."""
+    tok, prim, inter, ids, pid, sid = tiny_batch
     spec = CrossSpec(0.012, BUDGETS, SamplingParams(seed=7, temperature=1.0, top_p=1.0, max_new_tokens=32),
                      chunk="adaptive")
     per_budget, _ = sweep_batch(prim, inter, len(tok), ids, pid, sid, spec, tok.eos_token_id, tok.pad_token_id)
