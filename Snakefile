@@ -45,7 +45,8 @@ localrules:
 
 # device: cuda on a machine without one, or vLLM asked for but not installed, stops here, before any job (not
 # in the first torch job). Only when jobs run on this machine: a cluster's submit host need not have the GPUs
-# its jobs get, a conda job gets its own packages, and a dry run (which never starts onstart) plans anywhere.
+# its jobs get, a conda job gets its own packages (envs/vllm.yaml for the vLLM jobs), and a dry run (which
+# never starts onstart) plans anywhere.
 onstart:
     if workflow.local_exec:
         try:

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import polars as pl
 import pytest
 import torch
 from tokenshift.data.vocab import build_char_tokenizer
@@ -82,6 +83,21 @@ def tiny_pair(tmp_path_factory) -> tuple[Path, Path]:
     base = save_tiny_model(root / "base", seed=0)
     tuned = save_tiny_model(root / "tuned", seed=1, perturb_from=base, scale=0.05)
     return base, tuned
+
+
+def handover_from_switches(responses: pl.DataFrame, switches: pl.DataFrame) -> pl.DataFrame:
+    """``responses`` with ``handover`` derived from the sweep's switches table, independently of the sweep's
+    own column: a row at budget b spends its budget at its b-th switch (identity swaps count), which is the
+    largest-budget run's switch with ``switch_index`` b - 1 (shared prefixes); the handover is that switch's
+    position + 1, 0 at budget 0, and the row's length if it switched fewer than b times."""
+    keys = ["problem_id", "sample_idx", "budget"]
+    last = switches.select("problem_id", "sample_idx", (pl.col("switch_index") + 1).alias("budget"),
+                           (pl.col("position") + 1).alias("_after"))
+    out = responses.join(last, on=keys, how="left", maintain_order="left")
+    spent = (pl.col("budget") > 0) & (pl.col("n_switches") >= pl.col("budget"))
+    assert out.filter(spent & (pl.col("_after").is_null() | (pl.col("_after") > pl.col("length")))).height == 0
+    handover = pl.when(pl.col("budget") == 0).then(0).when(spent).then(pl.col("_after")).otherwise(pl.col("length"))
+    return out.with_columns(handover.cast(pl.Int64).alias("handover")).drop("_after")
 
 
 def copy_repo(dest: Path) -> Path:

@@ -9,11 +9,10 @@ import sys
 import polars as pl
 import pytest
 import torch
-from conftest import SWEEP_PROMPTS
+from conftest import SWEEP_PROMPTS, handover_from_switches
 from tokenshift.crosssample import CrossSpec, sweep_batch
-from tokenshift.crosssample.run import RESPONSE_SCHEMA, SWITCH_SCHEMA, sweep_dataset
+from tokenshift.crosssample.run import RESPONSE_SCHEMA, SWITCH_SCHEMA, sweep_dataset, switch_rate
 from tokenshift.crosssample.sweep import handover_position
-from tokenshift.crosssample.tables import with_handover
 from tokenshift.errors import UserError
 from tokenshift.generation.sampler import SamplingParams
 from tokenshift.models import loading
@@ -72,9 +71,9 @@ def test_budget_zero_alone_decodes_nothing_here(tiny_batch):
     assert stats.full.passes == 0 and all(r.response_ids == [] for r in two[0])
 
 
-def test_the_tables_handover_column_is_the_tables_own(tiny_pair):
-    """The ``handover`` the sweep writes per row equals the one the table stage derives from the switches
-    table (two computations of one definition), and ``tail`` says who decodes after it."""
+def test_the_sweeps_handover_column_matches_its_switches(tiny_pair):
+    """The ``handover`` the sweep writes per row (which the table stage reads) equals the one derived from its
+    switches table, in both tail modes, and ``tail`` says who decodes after it."""
     base_dir, tuned_dir = tiny_pair
     n = len(SWEEP_PROMPTS)
     data = pl.DataFrame({"problem_id": list(range(n)), "prompt": SWEEP_PROMPTS, "answer": ["0"] * n})
@@ -83,14 +82,43 @@ def test_the_tables_handover_column_is_the_tables_own(tiny_pair):
                          batch_size=4, dtype="float64", tail=tail)
         resp, sw, _ = sweep_dataset(base_dir, tuned_dir, data, spec)
         assert dict(resp.schema) == RESPONSE_SCHEMA and dict(sw.schema) == SWITCH_SCHEMA
+        derived = handover_from_switches(resp.drop("handover"), sw)["handover"]
+        assert resp["handover"].to_list() == derived.to_list()
         if tail == "hf":
-            derived = with_handover(resp.drop("handover"), sw)["handover"]
-            assert resp["handover"].to_list() == derived.to_list()
             assert set(resp["tail"]) == {"hf"}
         else:
             handed = resp.filter(pl.col("tail") == "vllm")
             assert (handed["finish_reason"] == "handover").all() and (handed["length"] == handed["handover"]).all()
             assert handed.filter(pl.col("budget") == 0).height == resp.filter(pl.col("budget") == 0).height
+
+
+def test_the_random_baseline_is_the_same_in_both_tail_modes(tiny_pair):
+    """The random sweep's rate comes from the targeted sweep's tokens up to each handover, so the tail vLLM
+    appends (faked here: any lengths) changes neither the rate nor the random sweep's rows up to their
+    handover. Counting whole responses, as the rate once did, would let the tail's length move it."""
+    base_dir, tuned_dir = tiny_pair
+    n = len(SWEEP_PROMPTS)
+    data = pl.DataFrame({"problem_id": list(range(n)), "prompt": SWEEP_PROMPTS, "answer": ["0"] * n})
+
+    def spec(tail: str, **kw) -> CrossSpec:
+        return CrossSpec(0.012, (0, 1, 2), SamplingParams(7, 1.0, 1.0, 32), chunk="adaptive", n_samples=2,
+                         batch_size=4, dtype="float64", tail=tail, **kw)
+
+    hf = sweep_dataset(base_dir, tuned_dir, data, spec("hf"))[0]
+    two = sweep_dataset(base_dir, tuned_dir, data, spec("vllm"))[0]
+    handed = (pl.col("tail") == "vllm") & (pl.col("budget") == 2)
+    assert two.filter(handed).height > 0  # the largest budget hands rows over: their tails would count
+    tails = two.with_columns(pl.when(handed).then(pl.col("length") + 5 + pl.col("problem_id"))
+                             .otherwise(pl.col("length")).alias("length"))
+    rate = switch_rate(hf)
+    assert 0 < rate == switch_rate(two) == switch_rate(tails)
+    assert rate != float(tails.filter(pl.col("budget") == 2)["n_switches"].sum()
+                         / tails.filter(pl.col("budget") == 2)["length"].sum())
+    rnd_hf = sweep_dataset(base_dir, tuned_dir, data, spec("hf", mode="random", random_rate=rate))[0]
+    rnd_two = sweep_dataset(base_dir, tuned_dir, data, spec("vllm", mode="random", random_rate=rate))[0]
+    for h, v in zip(rnd_hf.iter_rows(named=True), rnd_two.iter_rows(named=True), strict=True):
+        assert (h["budget"], h["problem_id"], h["sample_idx"]) == (v["budget"], v["problem_id"], v["sample_idx"])
+        assert v["response_ids"] == h["response_ids"][:v["handover"]] and v["n_switches"] == h["n_switches"]
 
 
 def test_tail_must_be_a_known_decoder():

@@ -14,11 +14,10 @@ import sys
 
 import polars as pl
 import pytest
-from conftest import ROOT
+from conftest import ROOT, handover_from_switches
 from tokenshift.crosssample import CrossSpec, cross_sample_batch, sweep_batch
-from tokenshift.crosssample.run import RESPONSE_SCHEMA, SWITCH_SCHEMA
-from tokenshift.crosssample.tables import TABLE_COLUMNS, summarize, tail_share, with_handover
-from tokenshift.errors import UserError
+from tokenshift.crosssample.run import RESPONSE_SCHEMA
+from tokenshift.crosssample.tables import TABLE_COLUMNS, summarize, tail_share
 from tokenshift.generation.sampler import SamplingParams
 
 KEYS = {"pair": "rl", "dataset": "eval", "direction": "forward", "mode": "targeted", "eps": 0.05}
@@ -52,7 +51,7 @@ RESPONSES = _responses([
 
 
 def test_handover_by_hand():
-    out = with_handover(RESPONSES, SWITCHES)
+    out = handover_from_switches(RESPONSES, SWITCHES)
     assert out.columns == [*RESPONSES.columns, "handover"] and out.height == RESPONSES.height
     assert out["handover"].to_list() == [
         0, 0,  # budget 0: the primary from the start
@@ -63,18 +62,9 @@ def test_handover_by_hand():
 
 
 def test_tail_share_by_hand():
-    t = summarize(with_handover(RESPONSES, SWITCHES), KEYS, 50, 0)
+    t = summarize(handover_from_switches(RESPONSES, SWITCHES), KEYS, 50, 0)
     assert t.columns == TABLE_COLUMNS and TABLE_COLUMNS[-1] == "tail_share"
     assert t["tail_share"].to_list() == pytest.approx([1.0, (14 + 4) / 28, (8 + 0) / 26, 0.0])
-
-
-def test_switches_that_do_not_match_the_responses_are_refused():
-    wrong = SWITCHES.filter((pl.col("problem_id") != 0) | (pl.col("switch_index") < 1))  # problem 0: 1 switch
-    with pytest.raises(UserError, match="problem 0 sample 0 at budget 2"):
-        with_handover(RESPONSES, wrong)
-    past_end = _switches({(0, 0): [(3, True), (7, False), (30, True)], (1, 0): [(5, True)]})
-    with pytest.raises(UserError, match="past the response"):
-        with_handover(RESPONSES.filter(pl.col("budget") == 4).with_columns(pl.lit(3).alias("budget")), past_end)
 
 
 def _random_sweep(rng: random.Random, budgets: list[int], n_rows: int) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -96,7 +86,7 @@ def test_tail_share_is_a_share_and_all_of_it_at_budget_zero(seed):
     rng = random.Random(seed)
     budgets = [0, 1, 2, 4, 8, 16]
     resp, sw = _random_sweep(rng, budgets, rng.randint(1, 9))
-    out = with_handover(resp, sw)
+    out = handover_from_switches(resp, sw)
     assert ((out["handover"] >= 0) & (out["handover"] <= out["length"])).all()
     t = summarize(out, KEYS, 20, 0)
     assert ((t["tail_share"] >= 0) & (t["tail_share"] <= 1)).all()
@@ -124,7 +114,7 @@ def sweep(tiny_batch):
                        for b, results in per_budget.items() for r, res in enumerate(results)])
     sw = _switches({(int(pid[r]), int(sid[r])): [(s.position, s.effective) for s in res.switches]
                     for r, res in enumerate(per_budget[BUDGETS[-1]])})
-    return with_handover(resp, sw), per_budget, (tok, prim, inter, ids, pid, sid, spec)
+    return handover_from_switches(resp, sw), per_budget, (tok, prim, inter, ids, pid, sid, spec)
 
 
 def test_a_real_sweep_hands_over_where_its_budget_runs_out(sweep):
@@ -161,7 +151,7 @@ class NS:
         return self.__dict__.items()
 
 spec = json.load(open(sys.argv[1]))
-inputs = NS(responses=spec["responses"], switches=spec["switches"])
+inputs = NS(responses=spec["responses"])
 smk = NS(rule="crosssample_table", threads=1, wildcards=NS(), log=[], input=inputs,
          params=NS(runs=spec["runs"], n_boot=20, seed=0), output=NS(table=spec["table"]))
 runpy.run_path(spec["script"], init_globals={"snakemake": smk}, run_name="__main__")
@@ -169,23 +159,19 @@ runpy.run_path(spec["script"], init_globals={"snakemake": smk}, run_name="__main
 
 
 def test_rule_script_writes_the_tail_share(tmp_path):
-    runs, responses, switches = [], [], []
+    runs, responses = [], []
     for direction in ("forward", "reverse"):
         sweep = tmp_path / f"eval/{direction}/eps0.05/targeted"
         sweep.parent.mkdir(parents=True)
-        # As the sweep writes them: every column (tokens and text too), then `correct`.
-        resp = RESPONSES.with_columns(pl.lit([1, 2]).alias("response_ids"), pl.lit("x").alias("response_text"),
-                                      pl.lit("stop").alias("finish_reason"), pl.lit(None, pl.Int64).alias("handover"),
-                                      pl.lit("hf").alias("tail"))
+        # As the sweep writes them: every column (tokens and text too, the handover per row), then `correct`.
+        resp = handover_from_switches(RESPONSES, SWITCHES).with_columns(
+            pl.lit([1, 2]).alias("response_ids"), pl.lit("x").alias("response_text"),
+            pl.lit("stop").alias("finish_reason"), pl.lit("hf").alias("tail"))
         resp.select(*RESPONSE_SCHEMA, "correct").write_parquet(f"{sweep}.parquet")
-        sw = SWITCHES.with_columns(pl.lit(0.1).alias("score"), pl.lit(1).alias("primary_token"),
-                                   pl.lit(2).alias("intervention_token"))
-        sw.select(*SWITCH_SCHEMA).write_parquet(f"{sweep}_switches.parquet")
         runs.append({**KEYS, "direction": direction})
         responses.append(f"{sweep}.parquet")
-        switches.append(f"{sweep}_switches.parquet")
     spec = {"script": str(ROOT / "workflow/scripts/crosssample_table.py"), "runs": runs, "responses": responses,
-            "switches": switches, "table": str(tmp_path / "crosssampling.csv")}
+            "table": str(tmp_path / "crosssampling.csv")}
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     (tmp_path / "runner.py").write_text(RUNNER)
     proc = subprocess.run([sys.executable, str(tmp_path / "runner.py"), str(tmp_path / "spec.json")],

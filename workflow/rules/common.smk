@@ -224,7 +224,7 @@ CS_RUNS = [
 
 
 def get_crosssample_runs(output):
-    """One file per sweep of the run (``output``: CS_RESPONSES or CS_SWITCHES), in the order of CS_RUNS."""
+    """One file per sweep of the run (``output``: a sweep path pattern, CS_RESPONSES), in the order of CS_RUNS."""
     return [fill(output, **{**k, "eps": f"{k['eps']:g}"}) for k in CS_RUNS]
 
 

@@ -98,7 +98,7 @@ if CS["tail"] == "vllm":
             shard_path(f"{RUN}/benchmarks/crosssample_tail/{{pair}}/{{dataset}}/{{direction}}/eps{{eps}}/{{mode}}.tsv",
                        "crosssample")
         conda:
-            f"{ENVS}/torch.yaml"
+            f"{ENVS}/vllm.yaml"
         resources:
             **job_resources("crosssample_tail"),
         script:
@@ -115,7 +115,6 @@ rule crosssample_table:
     input:
         lib("crosssample_table.py"),
         responses=get_crosssample_runs(CS_RESPONSES),
-        switches=get_crosssample_runs(CS_SWITCHES),
     params:
         runs=CS_RUNS,
         n_boot=config["evaluation"]["bootstrap"],

@@ -23,7 +23,7 @@ rule generate:
     benchmark:
         shard_path(f"{RUN}/benchmarks/generate/{{model}}/{{dataset}}.tsv", "generate")
     conda:
-        f"{ENVS}/torch.yaml"
+        f"{ENVS}/vllm.yaml" if config["sampling"]["backend"] == "vllm" else f"{ENVS}/torch.yaml"
     resources:
         **job_resources("generate"),
     script:

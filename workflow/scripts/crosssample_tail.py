@@ -14,17 +14,16 @@ bind_threads(globals().get("snakemake"))  # first: polars and BLAS size their th
 
 import polars as pl
 from tokenshift.crosssample.run import grade_responses, select_problems
-from tokenshift.crosssample.tail import KEY, REPRODUCIBILITY, decode_tails
+from tokenshift.crosssample.tail import REPRODUCIBILITY, decode_tails
 from tokenshift.data.datasets import read_dataset
 from tokenshift.files.parquet import read_metadata, write_parquet
 from tokenshift.generation.sampler import SamplingParams
-from tokenshift.generation.vllm_backend import VllmOptions, import_vllm
+from tokenshift.generation.vllm_backend import VllmOptions
 from tokenshift.pipeline.rulectx import rule_context
 
 
 def main(smk) -> None:
     with rule_context(smk) as log:
-        import_vllm(KEY)  # before any loading: a one-line error saying how to install it
         print(REPRODUCIBILITY, file=log)
         s = smk.params.sampling
         data = select_problems(read_dataset(smk.input.dataset), smk.params.limit)

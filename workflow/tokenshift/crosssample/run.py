@@ -135,8 +135,11 @@ def grade_responses(resp: pl.DataFrame, data: pl.DataFrame, grader: str) -> pl.D
 
 
 def switch_rate(responses: pl.DataFrame, budget: int | None = None) -> float:
-    """Switches per generated token (identity swaps included) at ``budget`` (default: the largest)."""
+    """Switches (identity swaps included) per token decoded while budget remained, at ``budget`` (default:
+    the largest): tokens up to each row's ``handover``. The tokens after it could not switch, and with
+    ``crosssample.tail: vllm`` they are vLLM's draws: counted, they would dilute the rate and make the
+    random baseline depend on them, so it would differ between the two tail modes and between reruns."""
     b = responses["budget"].max() if budget is None else budget
     sub = responses.filter(pl.col("budget") == b)
-    total = sub["length"].sum()
+    total = sub["handover"].sum()
     return float(sub["n_switches"].sum() / total) if total else 0.0

@@ -2,8 +2,9 @@
 
 Token percentages are per sequence, then averaged (paper Table 1: "computed at the
 sequence level"); "eff." excludes identity swaps, "all" includes them. The tail share is
-pooled over the sweep's tokens: the share of decoded tokens after each response's handover
-(see :func:`with_handover`), the primary-only work a plain sampling engine could take over.
+pooled over the sweep's tokens: the share of decoded tokens after each response's ``handover``
+(the sweep writes it per row: right after the switch that spends the budget, 0 at budget 0, the
+length if the budget is never spent), the primary-only work a plain sampling engine could take over.
 """
 
 from __future__ import annotations
@@ -16,35 +17,9 @@ from tokenshift.files.markdown import latex_table, markdown_table
 
 TABLE_COLUMNS = ["pair", "dataset", "direction", "mode", "eps", "budget", "mean_at_n", "ci_low", "ci_high",
                  "eff_tokens", "all_tokens", "eff_pct", "all_pct", "tail_share"]
-# What the table stage reads of a sweep's responses and switches (not the tokens or the text).
-RESPONSE_COLUMNS = ["budget", "problem_id", "sample_idx", "length", "n_switches", "n_effective", "correct"]
-SWITCH_COLUMNS = ["problem_id", "sample_idx", "switch_index", "position"]
-
-
-def with_handover(responses: pl.DataFrame, switches: pl.DataFrame) -> pl.DataFrame:
-    """``responses`` with ``handover``: the position from which the row is plain sampling by the primary.
-
-    A row at budget b exhausts its budget at its b-th switch, identity swaps included (they
-    count toward the budget); every later token is the primary's own draw. So ``handover`` is
-    that switch's position + 1, 0 at budget 0, and the row's ``length`` where the row switched
-    fewer than b times (the budget is never exhausted: no tail). ``switches`` is the sweep's
-    switches table (its largest budget): a row at budget b has that run's first b switches
-    (shared prefixes), so its b-th switch is the one with ``switch_index`` b - 1.
-    """
-    keys = ["problem_id", "sample_idx", "budget"]
-    last = switches.select("problem_id", "sample_idx", (pl.col("switch_index") + 1).alias("budget"),
-                           (pl.col("position") + 1).alias("_after"))
-    out = responses.join(last, on=keys, how="left", maintain_order="left")
-    exhausted = (pl.col("budget") > 0) & (pl.col("n_switches") >= pl.col("budget"))
-    bad = out.filter(exhausted & (pl.col("_after").is_null() | (pl.col("_after") > pl.col("length"))))
-    if bad.height:
-        r = bad.row(0, named=True)
-        raise UserError(f"switches table does not match the responses: problem {r['problem_id']} sample "
-                        f"{r['sample_idx']} at budget {r['budget']} switched {r['n_switches']} times, but its "
-                        f"switch {r['budget'] - 1} is missing or past the response's {r['length']} tokens")
-    handover = (pl.when(pl.col("budget") == 0).then(0).when(exhausted).then(pl.col("_after"))
-                .otherwise(pl.col("length")))
-    return out.with_columns(handover.cast(pl.Int64).alias("handover")).drop("_after")
+# What the table stage reads of a sweep's responses (not the tokens or the text).
+RESPONSE_COLUMNS = ["budget", "problem_id", "sample_idx", "length", "n_switches", "n_effective", "handover",
+                    "correct"]
 
 
 def tail_share(length: pl.Series, handover: pl.Series) -> float:
@@ -55,7 +30,7 @@ def tail_share(length: pl.Series, handover: pl.Series) -> float:
 
 def summarize(responses: pl.DataFrame, keys: dict, n_boot: int, seed: int) -> pl.DataFrame:
     """One row per budget: Mean@n with bootstrap CI, mean switched tokens (# and % of the response),
-    and the tail share (``responses`` needs ``handover``, from :func:`with_handover`)."""
+    and the tail share (from the responses' ``handover``)."""
     rows = []
     for (budget,), g in responses.group_by("budget", maintain_order=True):
         acc = mean_at_n(g.select("problem_id", "sample_idx", "correct"), n_boot, seed)

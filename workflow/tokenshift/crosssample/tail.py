@@ -10,9 +10,12 @@ and kernels), reproducible only with the same vLLM version, hardware and batch.
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
+import torch
 
 from tokenshift.errors import UserError
 from tokenshift.generation.sampler import SamplingParams, encode_prompt
@@ -20,16 +23,20 @@ from tokenshift.generation.vllm_backend import VllmOptions, import_vllm, request
 from tokenshift.models.device import resolve_device
 from tokenshift.models.loading import load_tokenizer
 
+if TYPE_CHECKING:  # vLLM is optional: imported where it runs
+    from transformers import PreTrainedTokenizerBase
+    from vllm import LLM
+
 KEY = "crosssample.tail: vllm"
 REPRODUCIBILITY = ("crosssample.tail: vllm: a rerun reproduces every row up to its handover token for token; "
                    "the tail after it only in distribution (vLLM's own noise and kernels)")
 
 
-def complete_tails(llm, tokenizer, responses: pl.DataFrame, prompt_ids: dict[int, list[int]],
-                   params: SamplingParams) -> pl.DataFrame:
+def complete_tails(llm: LLM, tokenizer: PreTrainedTokenizerBase, responses: pl.DataFrame,
+                   prompt_ids: dict[int, list[int]], params: SamplingParams) -> pl.DataFrame:
     """``responses`` with every ``handover`` row decoded to its end by ``llm`` (``tail`` = vllm); other rows
     as they are. ``prompt_ids`` maps each problem to its encoded prompt (the primary's tokenizer)."""
-    vllm = import_vllm(KEY)
+    import vllm
     from vllm.inputs import TokensPrompt
 
     todo = responses.with_row_index("_row").filter(pl.col("finish_reason") == "handover")
@@ -70,6 +77,11 @@ def decode_tails(primary_dir: str | Path, responses: pl.DataFrame, data: pl.Data
         return responses
     tok = load_tokenizer(primary_dir, trust_remote_code)
     prompts = {pid: encode_prompt(tok, p) for pid, p in zip(data["problem_id"].to_list(), data["prompt"].to_list())}
+    # Called right after the budget phase (the CLI runs both in one process): the HF models are gone, but
+    # the CUDA allocator keeps their memory cached, and vLLM sizes its KV cache from what is free.
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
     llm = start_engine(primary_dir, params.seed, dtype, str(resolve_device(device)), options or VllmOptions(),
                        trust_remote_code)
     return complete_tails(llm, tok, responses, prompts, params)

