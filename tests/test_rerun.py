@@ -139,7 +139,8 @@ def test_crosssample_run_params_contract(ci_run, ci_workdir):
     assert [sorted(d) for d in dicts] == [
         ["count", "index"],  # the job's shard
         ["dtype", "max_new_tokens", "temperature", "top_p"],
-        ["batch_size", "budgets", "chunk", "chunk_size", "engine", "limit", "max_chunk", "n_samples", "noise", "rule"],
+        ["batch_size", "budgets", "chunk", "chunk_size", "engine", "limit", "max_chunk", "n_samples", "noise", "rule",
+         "tail"],
     ]
     assert dicts[0] == {"index": 0, "count": 1}
     cs = dicts[2]

@@ -135,7 +135,7 @@ def test_hf_and_vllm_backends_agree_in_distribution(tmp_path):
 
 @pytest.mark.vllm
 def test_tail_on_vllm_keeps_every_prefix_and_agrees_in_distribution(tmp_path):
-    """One SmolLM2 sweep (base primary, a 2-step SFT intervention, JS > 0, budgets 0, 2, 4; 24 problems x 4
+    """One SmolLM2 sweep (base primary, a 2-step SFT intervention, JS > 0, budgets 0, 2, 4; 16 problems x 4
     samples) through the pipeline with ``crosssample.tail: hf``, then ``vllm`` in the same folder (the models
     are reused, the sweep is redone as two jobs). Token for token: every row's tokens up to its handover,
     and the whole row where the HF engine finished it, equal the HF sweep's, with the same switch counts and
@@ -144,7 +144,7 @@ def test_tail_on_vllm_keeps_every_prefix_and_agrees_in_distribution(tmp_path):
     cfg_path = tmp_path / "tail.yaml"
     cfg = smoke_config(cfg_path)
     cfg["name"] = "tail"
-    cfg["datasets"][0]["n"] = 24
+    cfg["datasets"][0]["n"] = cfg["crosssample"]["limit"] = 16
     cfg["sampling"].update(n_samples=4, max_new_tokens=24, batch_size=32, vllm={"kv_cache_gb": 1})
     cfg["crosssample"].update(budgets=[0, 2, 4])
     sweep = "results/tail/crosssample/sft/eval/forward/eps0/targeted"
@@ -161,7 +161,7 @@ def test_tail_on_vllm_keeps_every_prefix_and_agrees_in_distribution(tmp_path):
     (hf, sw_hf), (two, sw_two) = run["hf"], run["vllm"]
     assert sw_two.equals(sw_hf)
     keys = ["budget", "problem_id", "sample_idx"]
-    assert hf.height == two.height == 3 * 24 * 4 and two.select(keys).equals(hf.select(keys))
+    assert hf.height == two.height == 3 * 16 * 4 and two.select(keys).equals(hf.select(keys))
     assert set(hf["tail"]) == {"hf"} and (two.filter(pl.col("budget") == 0)["tail"] == "vllm").all()
     handed = 0
     for a, b in zip(hf.iter_rows(named=True), two.iter_rows(named=True)):
