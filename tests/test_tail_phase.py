@@ -27,6 +27,12 @@ def _spec(tail: str, engine: str, budgets=BUDGETS) -> CrossSpec:
                      engine=engine, chunk="adaptive", tail=tail)
 
 
+def _sweep_data() -> pl.DataFrame:
+    """The tiny pair's prompt set for whole-dataset sweeps."""
+    n = len(SWEEP_PROMPTS)
+    return pl.DataFrame({"problem_id": list(range(n)), "prompt": SWEEP_PROMPTS, "answer": ["0"] * n})
+
+
 @pytest.mark.parametrize("engine", ["fast", "naive"])
 def test_rows_up_to_their_handover_are_the_hf_sweeps(tiny_batch, engine):
     tok, prim, inter, ids, pid, sid = tiny_batch
@@ -75,8 +81,7 @@ def test_the_sweeps_handover_column_matches_its_switches(tiny_pair):
     """The ``handover`` the sweep writes per row (which the table stage reads) equals the one derived from its
     switches table, in both tail modes, and ``tail`` says who decodes after it."""
     base_dir, tuned_dir = tiny_pair
-    n = len(SWEEP_PROMPTS)
-    data = pl.DataFrame({"problem_id": list(range(n)), "prompt": SWEEP_PROMPTS, "answer": ["0"] * n})
+    data = _sweep_data()
     for tail in ("hf", "vllm"):
         spec = CrossSpec(0.012, BUDGETS, SamplingParams(7, 1.0, 1.0, 32), chunk="adaptive", n_samples=2,
                          batch_size=4, dtype="float64", tail=tail)
@@ -97,8 +102,7 @@ def test_the_random_baseline_is_the_same_in_both_tail_modes(tiny_pair):
     appends (faked here: any lengths) changes neither the rate nor the random sweep's rows up to their
     handover. Counting whole responses, as the rate once did, would let the tail's length move it."""
     base_dir, tuned_dir = tiny_pair
-    n = len(SWEEP_PROMPTS)
-    data = pl.DataFrame({"problem_id": list(range(n)), "prompt": SWEEP_PROMPTS, "answer": ["0"] * n})
+    data = _sweep_data()
 
     def spec(tail: str, **kw) -> CrossSpec:
         return CrossSpec(0.012, (0, 1, 2), SamplingParams(7, 1.0, 1.0, 32), chunk="adaptive", n_samples=2,

@@ -19,7 +19,14 @@ import torch
 
 from tokenshift.errors import UserError
 from tokenshift.generation.sampler import SamplingParams, encode_prompt
-from tokenshift.generation.vllm_backend import VllmOptions, import_vllm, request_seed, start_engine
+from tokenshift.generation.vllm_backend import (
+    VllmOptions,
+    finish_reason,
+    import_vllm,
+    request_params,
+    request_seed,
+    start_engine,
+)
 from tokenshift.models.device import resolve_device
 from tokenshift.models.loading import load_tokenizer
 
@@ -36,7 +43,6 @@ def complete_tails(llm: LLM, tokenizer: PreTrainedTokenizerBase, responses: pl.D
                    prompt_ids: dict[int, list[int]], params: SamplingParams) -> pl.DataFrame:
     """``responses`` with every ``handover`` row decoded to its end by ``llm`` (``tail`` = vllm); other rows
     as they are. ``prompt_ids`` maps each problem to its encoded prompt (the primary's tokenizer)."""
-    import vllm
     from vllm.inputs import TokensPrompt
 
     todo = responses.with_row_index("_row").filter(pl.col("finish_reason") == "handover")
@@ -50,17 +56,15 @@ def complete_tails(llm: LLM, tokenizer: PreTrainedTokenizerBase, responses: pl.D
             raise UserError(f"handover table: problem {r['problem_id']} sample {r['sample_idx']} budget {r['budget']} "
                             f"has {len(prefix)} tokens at handover {r['handover']}: not a row to continue")
         requests.append(TokensPrompt(prompt_token_ids=prompt_ids[r["problem_id"]] + prefix))
-        sampling.append(vllm.SamplingParams(
-            temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_new_tokens - len(prefix),
-            stop_token_ids=[eos], seed=request_seed(params.seed, r["problem_id"], r["sample_idx"], "tail",
-                                                    r["budget"])))
+        seed = request_seed(params.seed, r["problem_id"], r["sample_idx"], "tail", r["budget"])
+        sampling.append(request_params(params, params.max_new_tokens - len(prefix), eos, seed))
     outputs = llm.generate(requests, sampling)
     ids = [r["response_ids"] + list(out.outputs[0].token_ids) for r, out in zip(todo.iter_rows(named=True), outputs)]
     done = todo.select("_row").with_columns(
         pl.Series("response_ids", ids, pl.List(pl.Int64)),
         pl.Series("response_text", [tokenizer.decode(x, skip_special_tokens=True) for x in ids], pl.String),
         pl.Series("length", [len(x) for x in ids], pl.Int64),
-        pl.Series("finish_reason", ["stop" if x and x[-1] == eos else "length" for x in ids], pl.String),
+        pl.Series("finish_reason", [finish_reason(x, eos) for x in ids], pl.String),
         pl.lit("vllm").alias("tail"),
     )
     out = responses.with_row_index("_row").update(done, on="_row")

