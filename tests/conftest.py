@@ -8,12 +8,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import polars as pl
 import pytest
 import torch
 from tokenshift.data.vocab import build_char_tokenizer
 from tokenshift.models.loading import build_tiny_llama
+
+if TYPE_CHECKING:  # polars is imported where used: the verl venv runs this conftest without it
+    import polars as pl
 
 ROOT = Path(__file__).resolve().parents[1]
 # Debian's chromium, driven by Playwright's Python driver (Playwright's own browser download is not used).
@@ -90,6 +93,8 @@ def handover_from_switches(responses: pl.DataFrame, switches: pl.DataFrame) -> p
     own column: a row at budget b spends its budget at its b-th switch (identity swaps count), which is the
     largest-budget run's switch with ``switch_index`` b - 1 (shared prefixes); the handover is that switch's
     position + 1, 0 at budget 0, and the row's length if it switched fewer than b times."""
+    import polars as pl
+
     keys = ["problem_id", "sample_idx", "budget"]
     last = switches.select("problem_id", "sample_idx", (pl.col("switch_index") + 1).alias("budget"),
                            (pl.col("position") + 1).alias("_after"))
