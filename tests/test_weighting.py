@@ -9,11 +9,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenshift.errors import UserError
+from tokenshift.training.alpha import AlphaSchedule
 from tokenshift.training.weighting import (
     K3_LOG_RATIO_BOUND,
     LINEAR_RELATIVE_MAX_WEIGHT,
     WEIGHTINGS,
-    AlphaSchedule,
     k3,
     token_weights,
 )

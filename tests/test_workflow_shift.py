@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import polars as pl
-from tokenshift.figures.shift import FIGURES
+from tokenshift.figures.catalog import FIGURES
 from tokenshift.files.parquet import read_metadata
 
 

@@ -1,6 +1,6 @@
 # Stage 6: shift statistics (tidy tables), the summary table, one rule per figure.
 from tokenshift.analysis.statistics import TABLES
-from tokenshift.figures.shift import FIGURES as SHIFT_FIGURES
+from tokenshift.figures.catalog import FIGURES as SHIFT_FIGURES
 
 
 rule shift_stats:

@@ -9,7 +9,6 @@ draws a "no positions" note instead of failing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -20,6 +19,7 @@ import polars as pl
 import seaborn as sns
 
 from tokenshift.analysis.statistics import StatsParams
+from tokenshift.figures.catalog import FIGURES
 from tokenshift.figures.plotting import COLUMN_WIDTH, JS_FLOOR, log_js_axis, panel_grid, save_figure, subplots
 
 Tables = dict[str, pl.DataFrame]
@@ -296,46 +296,17 @@ def top3_changes(t: Tables, pairs: list[str], p: StatsParams) -> plt.Figure:
     return fig
 
 
-@dataclass(frozen=True)
-class FigureSpec:
-    tables: tuple[str, ...]
-    draw: Callable[[Tables, list[str], StatsParams], plt.Figure]
-    compare: bool  # True: every pair (SFT vs RL); False: the primary pairs
-    topp: bool = False  # True: the first dataset and its top-p resamplings; False: the analysed datasets
-
-
-FIGURES: dict[str, FigureSpec] = {
-    "fig01_js_percentiles": FigureSpec(("js_percentiles",), js_percentile_curves, False),
-    "fig26_js_topp_sampling": FigureSpec(("js_percentiles",), js_topp_sampling, False, topp=True),
-    "fig28_js_truncated_vs_full": FigureSpec(("js_percentiles",), js_topp_robustness, False),
-    "fig02_js_by_position": FigureSpec(("position_profile",), js_by_position, False),
-    "fig22_js_local_averages": FigureSpec(("local_averages",), js_local_averages, False),
-    "fig03_entropy_bins": FigureSpec(("entropy_by_divergence",), entropy_bins, False),
-    "fig23_seq_entropy_vs_js": FigureSpec(("sequence_means",), sequence_entropy_vs_js, False),
-    "fig04_tokens_high_low": FigureSpec(("token_frequency",), token_ranking, False),
-    "fig19_token_js_histograms": FigureSpec(("token_js_histograms",), token_js_histograms, False),
-    "fig07_topk_overlap": FigureSpec(("topk_overlap",), topk_overlap_thresholds, False),
-    "fig17_base_rank": FigureSpec(("rank_distribution",), base_rank, False),
-    "fig18_tail": FigureSpec(("tail_shares", "tail_tuned_probs"), tail_figure, False),
-    "fig21_top3_changes": FigureSpec(("top3_changes",), top3_changes, False),
-    "fig08_sft_vs_rl_js_percentiles": FigureSpec(("js_percentiles",), js_percentile_curves, True),
-    "fig09_sft_vs_rl_tail": FigureSpec(("tail_shares",), tail_shares, True),
-    "fig10_sft_vs_rl_position": FigureSpec(("position_profile",), mean_js_by_position, True),
-    "fig11_sft_vs_rl_topk_overlap": FigureSpec(("topk_overlap",), topk_overlap, True),
-    "fig12_sft_vs_rl_base_rank": FigureSpec(("rank_distribution",), base_rank, True),
-}
-
-
 def render(name: str, tables: Tables, primary: list[str], compare: list[str], p: StatsParams,
            pdf: str | Path, png: str | Path, models: dict[str, str] | None = None,
            datasets: list[str] | None = None) -> None:
     """Draw figure ``name`` from its tables (rows of ``datasets`` only, when given) and write both formats,
     titled with the pairs' models (``models``: pair -> "base → tuned") and the datasets drawn."""
     spec = FIGURES[name]
+    draw: Callable[[Tables, list[str], StatsParams], plt.Figure] = globals()[spec.draw]
     pairs = compare if spec.compare else primary
     if datasets is not None:
         tables = {k: v.filter(pl.col("dataset").is_in(datasets)) for k, v in tables.items()}
-    fig = spec.draw(tables, pairs, p)
+    fig = draw(tables, pairs, p)
     datasets = sorted({d for table in spec.tables for d in tables[table]["dataset"].unique()})
     shown = "; ".join(f"{pair}: {(models or {}).get(pair, pair)}" for pair in pairs)
     save_figure(fig, pdf, png, title=f"{shown} (on {', '.join(datasets)})")

@@ -14,6 +14,7 @@ import jsonschema
 import yaml
 
 from tokenshift.errors import UserError
+from tokenshift.training.alpha import AlphaSchedule
 
 # The schema is the one home of every default. It ships inside the package (package data), so an installed
 # wheel validates configs exactly as the checkout does.
@@ -302,8 +303,6 @@ def _check_weights_move(config: dict[str, Any]) -> None:
         bad = [k for k in ("start_alpha", "end_alpha") if not math.isfinite(a.get(k, 0.0))]
         if bad:
             raise UserError(f"config key '{key}.alpha.{bad[0]}': must be a finite number, got {a[bad[0]]}")
-        from tokenshift.training.weighting import AlphaSchedule  # torch: only for configs with weighted variants
-
         rollouts = -(-(v["steps"] or rl["steps"]) // rl["steps_per_generation"])
         schedule = AlphaSchedule(**a)
         if not any(schedule(step) for step in range(rollouts)):

@@ -14,8 +14,8 @@ from trl import GRPOConfig
 
 from tokenshift.errors import UserError
 from tokenshift.evaluation.graders import grade
+from tokenshift.training.alpha import AlphaSchedule
 from tokenshift.training.weighted import WeightedGRPOTrainer
-from tokenshift.training.weighting import AlphaSchedule
 
 
 def correctness_reward(grader: str):

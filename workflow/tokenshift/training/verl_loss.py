@@ -30,7 +30,8 @@ from typing import Any
 import torch
 
 from tokenshift.errors import UserError
-from tokenshift.training.weighting import WEIGHTINGS, AlphaSchedule, k3, token_weights
+from tokenshift.training.alpha import AlphaSchedule
+from tokenshift.training.weighting import WEIGHTINGS, k3, token_weights
 
 LOSS_NAME = "tokenshift_weighted"
 

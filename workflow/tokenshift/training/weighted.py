@@ -27,7 +27,8 @@ import torch
 from trl import GRPOTrainer
 
 from tokenshift.errors import UserError
-from tokenshift.training.weighting import AlphaSchedule, k3, token_weights
+from tokenshift.training.alpha import AlphaSchedule
+from tokenshift.training.weighting import k3, token_weights
 
 CONSTANT_ZERO = AlphaSchedule()  # α = 0: weights of 1
 

@@ -11,8 +11,7 @@ Pure tensor functions, free of any trainer, so TRL (and verl on a cluster) call 
   w = 1 + α·(KL − the sequence's mean KL), clipped to [0, :data:`LINEAR_RELATIVE_MAX_WEIGHT`]:
   at 0 so that a weight never turns an advantage's sign, above so that one outlying token cannot
   take over the update);
-- :class:`AlphaSchedule`: α as a linear ramp in rollout steps (the paper ramps α from 0 to 50
-  starting at step 100 or 150).
+- α by rollout step comes from :class:`tokenshift.training.alpha.AlphaSchedule`.
 
 The sign of α follows Eq. 5: α > 0 boosts high-KL tokens, α < 0 boosts low-KL tokens. (The
 paper's text gives +50 for its low-KL run too, which contradicts its Eq. 5.) Weights carry no
@@ -21,13 +20,10 @@ gradient: every weighting returns a detached tensor.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 
-from tokenshift.errors import UserError
 from tokenshift.registry import Registry
 
 Weighting = Callable[[torch.Tensor, torch.Tensor, float, float], torch.Tensor]
@@ -73,27 +69,3 @@ def linear_relative_weighting(kl: torch.Tensor, mask: torch.Tensor, alpha: float
 def token_weights(name: str, kl: torch.Tensor, mask: torch.Tensor, alpha: float, s: float) -> torch.Tensor:
     """Weights [B, T] of weighting ``name`` (1 on padding), detached from the graph."""
     return WEIGHTINGS.get(name)(kl, mask.to(kl.dtype), alpha, s).detach()
-
-
-@dataclass(frozen=True)
-class AlphaSchedule:
-    """α by rollout step: ``start_alpha`` until ``start``, then linear to ``end_alpha`` over ``ramp`` steps."""
-
-    start_alpha: float = 0.0
-    end_alpha: float = 0.0
-    start: int = 0
-    ramp: int = 0
-
-    def __post_init__(self) -> None:
-        if self.start < 0 or self.ramp < 0:
-            raise UserError(f"alpha schedule: start and ramp must be >= 0, got {self.start}, {self.ramp}")
-        if not (math.isfinite(self.start_alpha) and math.isfinite(self.end_alpha)):
-            raise UserError(f"alpha schedule: start_alpha and end_alpha must be finite numbers, got "
-                            f"{self.start_alpha}, {self.end_alpha}")
-
-    def __call__(self, step: int) -> float:
-        if step < self.start:
-            return self.start_alpha
-        if self.ramp == 0 or step >= self.start + self.ramp:
-            return self.end_alpha
-        return self.start_alpha + (self.end_alpha - self.start_alpha) * (step - self.start) / self.ramp
