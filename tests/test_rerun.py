@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import ROOT, run_snakemake
-from tokenshift.figures.shift import FIGURES
+from tokenshift.figures.catalog import FIGURES
 from tokenshift.pipeline.config import SCHEMA_PATH, resolve_config, validate_config
 
 SHIFT_CONSUMERS = {"shift_summary", *(f"figure_{f}" for f in FIGURES)}
