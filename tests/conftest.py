@@ -10,11 +10,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tokenshift.pipeline.threads import THREAD_VARIABLES  # imports neither torch nor polars
+
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # pytest-xdist's workers share the cores: one thread each (set before torch loads its thread pools), or
     # their spinning OpenMP threads fight over the cores. Rule scripts bind their own threads.
-    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "POLARS_MAX_THREADS",
-                 "RAYON_RS_NUM_CPUS"):
+    for _var in THREAD_VARIABLES:
         os.environ.setdefault(_var, "1")
 
 import pytest  # noqa: E402
